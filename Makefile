@@ -1,0 +1,74 @@
+# One target per habit. Everything installs itself (local/bootstrap.sh) and is cached per machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+SAM_VENV := .venv-sam
+PY := $(VENV)/bin/python
+SAM_PY := $(SAM_VENV)/bin/python
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+CONFIG_ENV ?= dev
+# sam build looks for python3.13 on PATH: put the one bootstrap found first.
+BUILD_PATH := $(dir $(shell readlink -f $(VENV)/bin/python3.13 2>/dev/null)):$(PATH)
+
+export SAM_CLI_TELEMETRY := 0
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help deps venv sam dynamodb chromium lint format test test-fast build bench up down demo invoke deploy clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+deps: ## install everything the project needs (cached per machine)
+	@local/bootstrap.sh venv sam dynamodb chromium
+
+venv:
+	@local/bootstrap.sh venv
+sam:
+	@local/bootstrap.sh sam
+dynamodb:
+	@local/bootstrap.sh dynamodb
+chromium:
+	@local/bootstrap.sh chromium
+
+lint: venv sam ## ruff, ruff format --check, mypy, cfn-lint, sam validate --lint
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy layers/shared/pleo_connector functions local bench
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --template template.yaml
+
+format: venv ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: deps lint ## the whole suite: lint, unit, integration, e2e, browser
+	$(PY) -m pytest
+
+test-fast: venv ## unit tests only
+	$(PY) -m pytest -m unit
+
+build: sam ## sam build, then compile the bytecode Lambda cannot write itself
+	PATH="$(BUILD_PATH)" $(SAM) build --template template.yaml
+	$(PY) -m compileall -q --invalidation-mode unchecked-hash .aws-sam/build
+
+bench: deps build ## every benchmark, printed as `bench: <name> = <value> <unit>`
+	$(PY) -m bench
+
+up: deps ## start the local world and leave it running (make down stops it)
+	$(SAM_PY) -m local.world up
+
+down: ## stop the local world
+	@if [ -x $(SAM_PY) ]; then $(SAM_PY) -m local.world down; fi
+
+demo: deps ## set up, start the local world, run the whole story, stop
+	$(SAM_PY) -m local.world demo
+
+invoke: ## make invoke FUNCTION=HealthFunction EVENT=events/health.json
+	$(SAM_PY) -m local.world invoke $(FUNCTION) -e $(EVENT)
+
+deploy: build ## sam deploy --config-env $(CONFIG_ENV)
+	$(SAM) deploy --config-env $(CONFIG_ENV)
+
+clean: ## remove build output and test caches
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache test-output

@@ -1,0 +1,76 @@
+"""Settings, parsed once from the environment into pydantic models.
+
+Each function composes the parts it needs, so a function is never asked for configuration it does
+not use. An explicit argument beats the environment, which beats the default: tests pass values
+directly, Lambda passes the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+
+class _FromEnvironment(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class StoreSettings(_FromEnvironment):
+    """Where installations, credentials and OAuth state live."""
+
+    table_name: str = Field(alias="TABLE_NAME", min_length=3)
+    kms_key_id: str = Field(alias="KMS_KEY_ID", min_length=1)
+
+
+class PleoSettings(_FromEnvironment):
+    """How to reach Pleo: never hard-coded, so staging, production and the emulator all work."""
+
+    pleo_auth_url: HttpUrl = Field(alias="PLEO_AUTH_URL")
+    pleo_api_url: HttpUrl = Field(alias="PLEO_API_URL")
+    pleo_client_id: str = Field(alias="PLEO_CLIENT_ID", min_length=1)
+    pleo_client_secret_id: str = Field(alias="PLEO_CLIENT_SECRET_ID", min_length=1)
+    pleo_scopes: str = Field(alias="PLEO_SCOPES", default="")
+    pleo_issuer: str = Field(alias="PLEO_ISSUER", default="")
+    pleo_rate_budget_per_min: int = Field(alias="PLEO_RATE_BUDGET_PER_MIN", default=500, gt=0)
+
+
+class QueueSettings(_FromEnvironment):
+    """Where sync work is queued."""
+
+    sync_queue_url: str = Field(alias="SYNC_QUEUE_URL", min_length=1)
+
+
+class WebSettings(_FromEnvironment):
+    """What the pages need: the public base URL builds every redirect URI, never request headers."""
+
+    public_base_url: HttpUrl = Field(alias="PUBLIC_BASE_URL")
+    session_secret_id: str = Field(alias="SESSION_SECRET_ID", min_length=1)
+    requires_configuration: bool = Field(alias="REQUIRES_CONFIGURATION", default=True)
+
+    @property
+    def redirect_uri(self) -> str:
+        return f"{str(self.public_base_url).rstrip('/')}/oauth/callback"
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+
+
+def load_settings(model: type[SettingsT], environ: Mapping[str, str] | None = None) -> SettingsT:
+    """Parse `model` from `environ` (default: the process environment), once per model."""
+    if environ is not None:
+        return model.model_validate(dict(environ))
+    return _cached(model)  # type: ignore[return-value]
+
+
+@lru_cache(maxsize=None)
+def _cached(model: type[BaseModel]) -> BaseModel:
+    return model.model_validate(dict(os.environ))
+
+
+def clear_settings_cache() -> None:
+    """Forget parsed settings (tests that change the environment call this)."""
+    _cached.cache_clear()

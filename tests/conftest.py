@@ -1,0 +1,67 @@
+"""Fixtures shared by every tier.
+
+Service fixtures are session-scoped and start real processes on free loopback ports, so a test run
+never clashes with a local world that a person left running with `make up`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local.resources import LocalResources, create_all
+from local.services import (
+    Service,
+    aws_endpoint_env,
+    free_port,
+    start_dynamodb_local,
+    start_moto_server,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = start_dynamodb_local(free_port(), tmp_path_factory.mktemp("dynamodb-local"))
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = start_moto_server(free_port(), tmp_path_factory.mktemp("moto"))
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def local_resources(dynamodb_local: Service, moto_server: Service) -> LocalResources:
+    """Every table, queue, key and secret of template.yaml, created on the stand-ins."""
+    return create_all(dynamodb_local.url, moto_server.url, prefix="pleo-connector-test")
+
+
+@pytest.fixture
+def aws_local_env(
+    dynamodb_local: Service, moto_server: Service, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Point boto3 at the stand-ins for one test."""
+    env = aws_endpoint_env(dynamodb_local.url, moto_server.url)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may reach an AWS account: fake credentials unless a fixture sets local endpoints."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", os.environ.get("AWS_ACCESS_KEY_ID", "testing"))
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
