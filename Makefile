@@ -8,8 +8,9 @@ PY := $(VENV)/bin/python
 SAM_PY := $(SAM_VENV)/bin/python
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 CONFIG_ENV ?= dev
-# sam build looks for python3.13 on PATH: put the one bootstrap found first.
-BUILD_PATH := $(dir $(shell readlink -f $(VENV)/bin/python3.13 2>/dev/null)):$(PATH)
+# sam build looks for python3.13 on PATH: put the one bootstrap found first. Expanded when used
+# (`=`, not `:=`), so that on a fresh clone it sees the virtualenv that `build: venv` just made.
+BUILD_PATH = $(dir $(shell readlink -f $(VENV)/bin/python3.13 2>/dev/null)):$(PATH)
 
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
@@ -48,11 +49,11 @@ test: deps lint ## the whole suite: lint, unit, integration, e2e, browser
 test-fast: venv ## unit tests only
 	$(PY) -m pytest -m unit
 
-build: sam ## sam build, then compile the bytecode Lambda cannot write itself
+build: venv sam ## sam build, then compile the bytecode Lambda cannot write itself
 	PATH="$(BUILD_PATH)" $(SAM) build --template template.yaml
 	$(PY) -m compileall -q --invalidation-mode unchecked-hash .aws-sam/build
 
-bench: deps build ## every benchmark, printed as `bench: <name> = <value> <unit>`
+bench: build ## every benchmark, printed as `bench: <name> = <value> <unit>`
 	$(PY) -m bench
 
 up: deps ## start the local world and leave it running (make down stops it)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from local.pleo_emulator.launcher import start_pleo_emulator
 from local.resources import LocalResources, create_all
 from local.services import (
     Service,
@@ -20,6 +21,7 @@ from local.services import (
     start_dynamodb_local,
     start_moto_server,
 )
+from tests.support.emulator import EmulatorControl, RunningEmulator
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -65,3 +67,20 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"))
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture(scope="session")
+def pleo_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEmulator]:
+    """The Pleo emulator on a free loopback port, for the whole session."""
+    service = start_pleo_emulator(free_port(), tmp_path_factory.mktemp("pleo-emulator"))
+    control = EmulatorControl(service.url)
+    yield RunningEmulator(url=service.url, control=control, service=service)
+    control.close()
+    service.stop()
+
+
+@pytest.fixture
+def emulator(pleo_emulator: RunningEmulator) -> RunningEmulator:
+    """The session's emulator, reset to its initial state before the test."""
+    pleo_emulator.control.reset()
+    return pleo_emulator

@@ -1,0 +1,1 @@
+"""One module per Pleo resource; each method is one documented operation."""

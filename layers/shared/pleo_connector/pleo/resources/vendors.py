@@ -1,0 +1,142 @@
+"""Vendors (External Vendors API, `/v1/vendors`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from pleo_connector.pleo.models import Vendor, VendorState
+from pleo_connector.pleo.transport import Transport
+
+SEARCH_LIST_LIMIT = 100
+
+
+class Vendors:
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+
+    async def get(self, vendor_id: str) -> Vendor:
+        return await self._transport.request_model(
+            Vendor, "GET", f"/v1/vendors/{vendor_id}", operation="getVendorById"
+        )
+
+    async def create(
+        self,
+        company_id: str,
+        *,
+        name: str,
+        default_currency: str,
+        code: str | None = None,
+        external_id: str | None = None,
+        country: str | None = None,
+        registration_number: str | None = None,
+        tax_registration_number: str | None = None,
+    ) -> Vendor:
+        """Create an ACTIVE vendor; ConflictError when it already exists."""
+        body: dict[str, Any] = {
+            "companyId": company_id,
+            "name": name,
+            "defaultCurrency": default_currency,
+        }
+        body.update(
+            _optional(code, external_id, country, registration_number, tax_registration_number)
+        )
+        return await self._transport.request_model(
+            Vendor, "POST", "/v1/vendors", operation="postVendor", body=body, expect=(200, 201)
+        )
+
+    async def update(
+        self,
+        vendor_id: str,
+        *,
+        company_id: str,
+        name: str,
+        default_currency: str,
+        external_id: str,
+        state: VendorState | str,
+        code: str | None = None,
+        country: str | None = None,
+        registration_number: str | None = None,
+        tax_registration_number: str | None = None,
+    ) -> Vendor:
+        body: dict[str, Any] = {
+            "companyId": company_id,
+            "name": name,
+            "defaultCurrency": default_currency,
+            "externalId": external_id,
+            "state": str(state),
+        }
+        body.update(_optional(code, None, country, registration_number, tax_registration_number))
+        return await self._transport.request_model(
+            Vendor, "PUT", f"/v1/vendors/{vendor_id}", operation="updateVendor", body=body
+        )
+
+    async def archive(self, vendor_id: str) -> None:
+        await self._transport.request(
+            "POST",
+            f"/v1/vendors/{vendor_id}:archive",
+            operation="archiveVendorById",
+            expect=(200, 204),
+        )
+
+    async def activate(self, vendor_id: str, *, external_id: str, code: str | None = None) -> None:
+        """Activate a DRAFT or ARCHIVED vendor, linking it to the accounting system's record."""
+        body: dict[str, Any] = {"externalId": external_id}
+        if code is not None:
+            body["code"] = code
+        await self._transport.request(
+            "POST",
+            f"/v1/vendors/{vendor_id}:activate",
+            operation="activateVendor",
+            body=body,
+            expect=(200, 204),
+        )
+
+    def search(
+        self,
+        company_id: str,
+        *,
+        ids: Sequence[str] | None = None,
+        codes: Sequence[str] | None = None,
+        external_ids: Sequence[str] | None = None,
+        states: Sequence[VendorState | str] | None = None,
+        name: str | None = None,
+        page_size: int | None = None,
+    ) -> AsyncIterator[Vendor]:
+        """Vendors of the company; each list filter takes at most 100 values."""
+        body: dict[str, Any] = {}
+        for key, values in (("ids", ids), ("codes", codes), ("externalIds", external_ids)):
+            if values is not None:
+                if len(values) > SEARCH_LIST_LIMIT:
+                    raise ValueError(f"{key}: at most {SEARCH_LIST_LIMIT} values per search")
+                body[key] = list(values)
+        if states is not None:
+            body["states"] = [str(state) for state in states]
+        if name is not None:
+            body["name"] = name
+        return self._transport.paginate(
+            Vendor,
+            "POST",
+            "/v1/vendors:search",
+            operation="searchVendors",
+            params={"company_id": company_id},
+            body=body,
+            limit=page_size,
+        )
+
+
+def _optional(
+    code: str | None,
+    external_id: str | None,
+    country: str | None,
+    registration_number: str | None,
+    tax_registration_number: str | None,
+) -> dict[str, str]:
+    fields = {
+        "code": code,
+        "externalId": external_id,
+        "country": country,
+        "registrationNumber": registration_number,
+        "taxRegistrationNumber": tax_registration_number,
+    }
+    return {key: value for key, value in fields.items() if value is not None}

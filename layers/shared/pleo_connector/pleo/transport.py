@@ -1,0 +1,377 @@
+"""Sending one logical request to Pleo: budget, deadline, retries, errors, pagination.
+
+Everything Pleo-specific about failure lives here, once, so resources stay one-liners. The HTTP
+client is injected (tests pass `httpx.MockTransport`; contract tests record every exchange).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from pleo_connector.pleo.auth import PleoAuth
+from pleo_connector.pleo.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    DeadlineExceededError,
+    MalformedResponseError,
+    PaginationLoopError,
+    RateLimitError,
+    error_from_response,
+    redact_secrets,
+    request_id_of,
+)
+from pleo_connector.pleo.models import Page, PageInfo
+from pleo_connector.pleo.ratelimit import RateBudget, Sleep
+from pleo_connector.pleo.retry import Clock, Deadline, RetryPolicy, parse_retry_after
+
+logger = logging.getLogger("pleo_connector.pleo")
+
+JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
+USER_AGENT = "pleo-connector/0.1"
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+QueryValue = str | int | bool | list[str] | None
+
+
+class Transport:
+    """One Pleo API base URL, one credential, and the policies around each request."""
+
+    def __init__(
+        self,
+        api_url: str,
+        auth: PleoAuth,
+        *,
+        http: httpx.AsyncClient | None = None,
+        budget: RateBudget | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        deadline: Deadline | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        wall_clock: Clock = time.time,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.auth = auth
+        self.budget = budget
+        self.retry = retry or RetryPolicy()
+        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self.deadline = deadline
+        self._clock = clock
+        self._sleep = sleep
+        self._wall_clock = wall_clock
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(timeout=self.timeout)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, QueryValue] | None = None,
+        body: Any = None,
+        expect: tuple[int, ...] = (200,),
+    ) -> httpx.Response:
+        """Send with retries; return the response when its status is in `expect`, else raise."""
+        query = _clean_params(params)
+        content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        if content is not None:
+            headers["Content-Type"] = JSON_CONTENT_TYPE
+        attempt = 0
+        while True:
+            attempt += 1
+            timeout = self._attempt_timeout(operation)
+            if self.budget is not None:
+                await self.budget.acquire(self.deadline)
+            started = self._clock()
+            try:
+                response = await self._send(method, path, query, content, headers, timeout)
+            except (httpx.TransportError, TimeoutError) as exc:
+                failure: APIConnectionError = (
+                    APITimeoutError(f"{operation}: no response in time", operation=operation)
+                    if isinstance(exc, httpx.TimeoutException | TimeoutError)
+                    else APIConnectionError(
+                        f"{operation}: connection failed ({type(exc).__name__})",
+                        operation=operation,
+                    )
+                )
+                logger.warning(
+                    "Pleo %s %s failed: %s (attempt %d)", method, path, type(exc).__name__, attempt
+                )
+                if not self.retry.should_retry(attempt, None):
+                    raise failure from exc
+                await self._wait(attempt, None, operation, failure)
+                continue
+            elapsed_ms = (self._clock() - started) * 1000
+            status = response.status_code
+            logger.info(
+                "Pleo %s %s -> %d in %.0f ms (attempt %d, request id %s)",
+                method,
+                path,
+                status,
+                elapsed_ms,
+                attempt,
+                request_id_of(response) or "-",
+            )
+            if status in expect:
+                return response
+            retry_after = parse_retry_after(
+                response.headers.get("retry-after"), now=self._wall_clock()
+            )
+            error = error_from_response(
+                response, operation, retry_after=retry_after, redact=self.auth.secret_values()
+            )
+            if isinstance(error, RateLimitError) and self.budget is not None:
+                await self.budget.on_rate_limited()
+            if not self.retry.should_retry(attempt, status):
+                raise error
+            await self._wait(attempt, retry_after, operation, error)
+
+    async def request_model(
+        self,
+        model: type[ModelT],
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, QueryValue] | None = None,
+        body: Any = None,
+        expect: tuple[int, ...] = (200,),
+        wrapped: bool = True,
+    ) -> ModelT:
+        """Send and parse the body (inside `data` when `wrapped`) as `model`."""
+        response = await self.request(
+            method, path, operation=operation, params=params, body=body, expect=expect
+        )
+        payload = _json_of(response, operation)
+        if wrapped:
+            payload = _unwrap(payload, operation, response.status_code)
+        return _validate(model, payload, operation, response.status_code)
+
+    async def request_list(
+        self,
+        model: type[ModelT],
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, QueryValue] | None = None,
+        body: Any = None,
+        expect: tuple[int, ...] = (200,),
+    ) -> list[ModelT]:
+        """Send and parse `{data: [...]}` as a list of `model`."""
+        response = await self.request(
+            method, path, operation=operation, params=params, body=body, expect=expect
+        )
+        payload = _unwrap(_json_of(response, operation), operation, response.status_code)
+        if not isinstance(payload, list):
+            raise MalformedResponseError(
+                f"{operation}: expected a list in `data`",
+                operation=operation,
+                status_code=response.status_code,
+            )
+        return [_validate(model, item, operation, response.status_code) for item in payload]
+
+    async def fetch_page(
+        self,
+        model: type[ModelT],
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        after: str | None,
+        params: Mapping[str, QueryValue] | None = None,
+        body: Any = None,
+        limit: int | None = None,
+    ) -> Page[ModelT]:
+        query: dict[str, QueryValue] = dict(params or {})
+        query["after"] = after
+        query["limit"] = limit
+        response = await self.request(method, path, operation=operation, params=query, body=body)
+        payload = _json_of(response, operation)
+        if not isinstance(payload, dict) or "data" not in payload:
+            raise MalformedResponseError(
+                f"{operation}: expected a page with `data`",
+                operation=operation,
+                status_code=response.status_code,
+            )
+        try:
+            return Page[model].model_validate(payload)  # type: ignore[valid-type]
+        except ValidationError as exc:
+            raise MalformedResponseError(
+                f"{operation}: the page does not match Pleo's model ({exc.error_count()} errors)",
+                operation=operation,
+                status_code=response.status_code,
+            ) from None
+
+    def paginate(
+        self,
+        model: type[ModelT],
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, QueryValue] | None = None,
+        body: Any = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[ModelT]:
+        """Every item of a cursor-paginated list, page after page."""
+
+        async def fetch(after: str | None) -> Page[ModelT]:
+            return await self.fetch_page(
+                model,
+                method,
+                path,
+                operation=operation,
+                after=after,
+                params=params,
+                body=body,
+                limit=limit,
+            )
+
+        return follow_cursor(fetch, operation=operation)
+
+    def _attempt_timeout(self, operation: str) -> httpx.Timeout:
+        if self.deadline is None:
+            return self.timeout
+        remaining = self.deadline.remaining()
+        if remaining <= 0:
+            raise DeadlineExceededError(f"{operation}: the deadline has passed")
+        return httpx.Timeout(
+            connect=_cap(self.timeout.connect, remaining),
+            read=_cap(self.timeout.read, remaining),
+            write=_cap(self.timeout.write, remaining),
+            pool=_cap(self.timeout.pool, remaining),
+        )
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, str | int | float | bool | None]],
+        content: bytes | None,
+        headers: dict[str, str],
+        timeout: httpx.Timeout,
+    ) -> httpx.Response:
+        request = self._http.build_request(
+            method,
+            self.api_url + path,
+            params=query,
+            content=content,
+            headers=headers,
+            timeout=timeout,
+        )
+        if self.deadline is None:
+            return await self._http.send(request, auth=self.auth)
+        # httpx's timeouts are per phase; the deadline bounds the whole exchange.
+        async with asyncio.timeout(max(self.deadline.remaining(), 0.0)):
+            return await self._http.send(request, auth=self.auth)
+
+    async def _wait(
+        self, attempt: int, retry_after: float | None, operation: str, cause: Exception
+    ) -> None:
+        delay = self.retry.delay(attempt, retry_after)
+        if self.deadline is not None and delay >= self.deadline.remaining():
+            message = (
+                f"{operation}: giving up after attempt {attempt}: the next try would start "
+                f"past the deadline ({redact_secrets(str(cause), self.auth.secret_values())})"
+            )
+            raise DeadlineExceededError(message) from cause
+        logger.info("Pleo %s: retrying in %.2f s (attempt %d failed)", operation, delay, attempt)
+        await self._sleep(delay)
+
+
+async def follow_cursor[ModelT: BaseModel](
+    fetch: Callable[[str | None], Awaitable[Page[ModelT]]],
+    *,
+    operation: str = "list",
+    max_pages: int = 100_000,
+) -> AsyncIterator[ModelT]:
+    """Follow `endCursor` while `hasNextPage`; a cursor seen before is an error, not a loop."""
+    seen: set[str] = set()
+    after: str | None = None
+    for _ in range(max_pages):
+        page = await fetch(after)
+        for item in page.data:
+            yield item
+        info: PageInfo = page.pagination
+        if not info.has_next_page:
+            return
+        cursor = info.end_cursor
+        if not cursor:
+            raise PaginationLoopError(f"{operation}: hasNextPage without an endCursor")
+        if cursor in seen or cursor == after:
+            raise PaginationLoopError(f"{operation}: Pleo repeated a page cursor")
+        seen.add(cursor)
+        after = cursor
+    raise PaginationLoopError(f"{operation}: more than {max_pages} pages")
+
+
+def _cap(value: float | None, remaining: float) -> float:
+    return remaining if value is None else min(value, remaining)
+
+
+def _clean_params(
+    params: Mapping[str, QueryValue] | None,
+) -> list[tuple[str, str | int | float | bool | None]]:
+    """Query pairs without the unset ones; lists repeat the name (`style: form, explode: true`)."""
+    pairs: list[tuple[str, str | int | float | bool | None]] = []
+    for name, value in (params or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            pairs.append((name, "true" if value else "false"))
+        elif isinstance(value, list):
+            pairs.extend((name, str(item)) for item in value)
+        else:
+            pairs.append((name, str(value)))
+    return pairs
+
+
+def _json_of(response: httpx.Response, operation: str) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        raise MalformedResponseError(
+            f"{operation}: HTTP {response.status_code} with a body that is not JSON",
+            operation=operation,
+            status_code=response.status_code,
+        ) from None
+
+
+def _unwrap(payload: Any, operation: str, status_code: int) -> Any:
+    if not isinstance(payload, dict) or "data" not in payload:
+        raise MalformedResponseError(
+            f"{operation}: expected the result inside `data`",
+            operation=operation,
+            status_code=status_code,
+        )
+    return payload["data"]
+
+
+def _validate[ModelT: BaseModel](
+    model: type[ModelT], payload: Any, operation: str, status_code: int
+) -> ModelT:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        fields = ", ".join(sorted({".".join(map(str, e["loc"])) for e in exc.errors()}))[:200]
+        raise MalformedResponseError(
+            f"{operation}: the response does not match Pleo's model (fields: {fields})",
+            operation=operation,
+            status_code=status_code,
+        ) from None

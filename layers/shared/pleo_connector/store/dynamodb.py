@@ -1,0 +1,312 @@
+"""The one DynamoDB adapter: every request to the table goes through `DynamoTable`.
+
+It speaks the low-level client's attribute-value format (no resource layer, no Decimal surprises)
+and is the only place that reads botocore `ClientError` codes: a failed condition becomes
+`WriteConflictError`, throttling becomes `StoreUnavailableError`, anything else `StoreError`.
+Repositories map their domain models to items with the small attribute helpers below.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from pleo_connector.store.aws_clients import aws_client
+from pleo_connector.store.errors import StoreError, StoreUnavailableError, WriteConflictError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Item = dict[str, Any]
+Key = dict[str, Any]
+
+_RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "LimitExceededException",
+    }
+)
+_BATCH_SIZE = 25
+_BATCH_ATTEMPTS = 8
+
+
+# --- attribute helpers: explicit, so each repository's mapping reads as a table of fields -------
+
+
+def s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def n(value: float) -> dict[str, str]:
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if not math.isfinite(value):
+        raise ValueError("DynamoDB numbers must be finite")
+    return {"N": format(value, ".3f")}
+
+
+def b(value: bytes) -> dict[str, bytes]:
+    return {"B": value}
+
+
+def json_attr(value: Any) -> dict[str, str]:
+    """Free-form documents (settings, choices) are kept as compact JSON strings: no float/Decimal
+    conversion, and DynamoDB never needs to look inside them."""
+    return {"S": json.dumps(value, separators=(",", ":"), sort_keys=True)}
+
+
+def get_s(item: Mapping[str, Any], name: str) -> str | None:
+    value = item.get(name)
+    return None if value is None else str(value["S"])
+
+
+def need_s(item: Mapping[str, Any], name: str) -> str:
+    value = get_s(item, name)
+    if value is None:
+        raise StoreError(f"stored item lacks the attribute {name!r}", operation="read")
+    return value
+
+
+def get_n(item: Mapping[str, Any], name: str) -> float | None:
+    value = item.get(name)
+    return None if value is None else float(value["N"])
+
+
+def get_int(item: Mapping[str, Any], name: str, default: int = 0) -> int:
+    value = item.get(name)
+    return default if value is None else int(value["N"])
+
+
+def get_b(item: Mapping[str, Any], name: str) -> bytes | None:
+    value = item.get(name)
+    return None if value is None else bytes(value["B"])
+
+
+def get_json(item: Mapping[str, Any], name: str) -> Any:
+    value = get_s(item, name)
+    return None if value is None else json.loads(value)
+
+
+# --- the adapter ---------------------------------------------------------------------------------
+
+
+class DynamoTable:
+    """One table, reached through a low-level client that is built lazily (or injected)."""
+
+    def __init__(self, table_name: str, client: DynamoDBClient | None = None) -> None:
+        self.table_name = table_name
+        self._client = client
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            self._client = aws_client("dynamodb")
+        return self._client
+
+    def get(self, key: Key, *, consistent: bool = True) -> Item | None:
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": key,
+            "ConsistentRead": consistent,
+        }
+        with _translated("GetItem"):
+            response = self.client.get_item(**request)
+        item: Item | None = response.get("Item")
+        return item
+
+    def put(
+        self,
+        item: Item,
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> None:
+        request: dict[str, Any] = {"TableName": self.table_name, "Item": item}
+        _add_expressions(request, condition, names, values)
+        with _translated("PutItem"):
+            self.client.put_item(**request)
+
+    def update(
+        self,
+        key: Key,
+        *,
+        update: str,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        return_old_on_conflict: bool = False,
+    ) -> Item:
+        """Apply `update` and return the item as it is afterwards."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": key,
+            "UpdateExpression": update,
+            "ReturnValues": "ALL_NEW",
+        }
+        _add_expressions(request, condition, names, values)
+        if return_old_on_conflict:
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        with _translated("UpdateItem"):
+            response = self.client.update_item(**request)
+        attributes: Item = response.get("Attributes", {})
+        return attributes
+
+    def delete(
+        self,
+        key: Key,
+        *,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, Any] | None = None,
+        return_old_on_conflict: bool = False,
+    ) -> Item | None:
+        """Delete one item and return what it held (None when there was nothing)."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "Key": key,
+            "ReturnValues": "ALL_OLD",
+        }
+        _add_expressions(request, condition, names, values)
+        if return_old_on_conflict:
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        with _translated("DeleteItem"):
+            response = self.client.delete_item(**request)
+        old: Item | None = response.get("Attributes") or None
+        return old
+
+    def transact_write(self, actions: Sequence[Mapping[str, Any]]) -> None:
+        """All of `actions` or none. Each action is {"Put"|"Update"|"Delete"|"ConditionCheck":
+        {...}} without TableName (added here)."""
+        items: list[dict[str, Any]] = []
+        for action in actions:
+            ((kind, body),) = action.items()
+            items.append({kind: {"TableName": self.table_name, **body}})
+        request: dict[str, Any] = {"TransactItems": items}
+        with _translated("TransactWriteItems"):
+            self.client.transact_write_items(**request)
+
+    def query(
+        self,
+        *,
+        key_condition: str,
+        values: Mapping[str, Any],
+        names: Mapping[str, str] | None = None,
+        index: str | None = None,
+        consistent: bool = False,
+        page_size: int | None = None,
+    ) -> Iterator[Item]:
+        """Every item matching `key_condition`, page after page."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": key_condition,
+            "ExpressionAttributeValues": dict(values),
+        }
+        if names:
+            request["ExpressionAttributeNames"] = dict(names)
+        if index:
+            request["IndexName"] = index
+        elif consistent:
+            request["ConsistentRead"] = True
+        if page_size:
+            request["Limit"] = page_size
+        while True:
+            with _translated("Query"):
+                response = self.client.query(**request)
+            yield from response.get("Items", [])
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
+    def delete_many(self, keys: Sequence[Key], *, sleep: Any = time.sleep) -> int:
+        """Delete `keys` in batches of 25, retrying what DynamoDB leaves unprocessed."""
+        for start in range(0, len(keys), _BATCH_SIZE):
+            pending: list[dict[str, Any]] = [
+                {"DeleteRequest": {"Key": key}} for key in keys[start : start + _BATCH_SIZE]
+            ]
+            for attempt in range(_BATCH_ATTEMPTS):
+                request: dict[str, Any] = {"RequestItems": {self.table_name: pending}}
+                with _translated("BatchWriteItem"):
+                    response = self.client.batch_write_item(**request)
+                unprocessed: Any = response.get("UnprocessedItems", {})
+                pending = list(unprocessed.get(self.table_name, []))
+                if not pending:
+                    break
+                sleep(min(1.0, 0.05 * 2**attempt))
+            else:
+                raise StoreUnavailableError(
+                    "BatchWriteItem left items unprocessed", operation="BatchWriteItem"
+                )
+        return len(keys)
+
+
+def _add_expressions(
+    request: dict[str, Any],
+    condition: str | None,
+    names: Mapping[str, str] | None,
+    values: Mapping[str, Any] | None,
+) -> None:
+    if condition:
+        request["ConditionExpression"] = condition
+    if names:
+        request["ExpressionAttributeNames"] = dict(names)
+    if values:
+        request["ExpressionAttributeValues"] = dict(values)
+
+
+@contextmanager
+def _translated(operation: str) -> Iterator[None]:
+    """Turn a botocore ClientError raised inside the block into a domain error."""
+    try:
+        yield
+    except Exception as error:
+        from botocore.exceptions import ClientError
+
+        if isinstance(error, ClientError):
+            raise translate_client_error(error, operation) from error
+        raise
+
+
+def translate_client_error(error: Any, operation: str) -> StoreError:
+    """The domain error for one botocore ClientError (the mapping lives only here)."""
+    response = getattr(error, "response", {}) or {}
+    code = str(response.get("Error", {}).get("Code", "Unknown"))
+    if code == "ConditionalCheckFailedException":
+        return WriteConflictError(
+            f"{operation}: the condition failed",
+            operation=operation,
+            code=code,
+            current=response.get("Item"),
+        )
+    if code == "TransactionCanceledException":
+        reasons = tuple(
+            str(reason.get("Code", "None")) for reason in response.get("CancellationReasons", [])
+        )
+        if any(reason in ("ConditionalCheckFailed", "TransactionConflict") for reason in reasons):
+            return WriteConflictError(
+                f"{operation}: the transaction was cancelled ({', '.join(reasons)})",
+                operation=operation,
+                code=code,
+                reasons=reasons,
+            )
+        if any(reason in _RETRYABLE_CODES or reason == "ThrottlingError" for reason in reasons):
+            return StoreUnavailableError(f"{operation}: throttled", operation=operation, code=code)
+        return StoreError(
+            f"{operation}: the transaction was cancelled", operation=operation, code=code
+        )
+    if code == "TransactionConflictException":
+        return WriteConflictError(
+            f"{operation}: a concurrent transaction", operation=operation, code=code
+        )
+    if code in _RETRYABLE_CODES:
+        return StoreUnavailableError(f"{operation}: {code}", operation=operation, code=code)
+    return StoreError(f"{operation}: {code}", operation=operation, code=code)

@@ -1,0 +1,329 @@
+"""Installations: one per company, written with optimistic `version` conditions.
+
+Items: the installation `INST#<id>`/`META`, and a pointer `COMPANY#<id>`/`INSTALLATION` written in
+the same transaction, so a second install for the same company finds the one installation and
+updates it instead of adding another. The `Schedulable` index holds exactly the installations
+the dispatcher should sync: `schedule_pk`/`schedule_sk` exist only while the status is ACTIVATED
+or PENDING_INTEGRATION and the installation is not marked for an auth failure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pleo_connector.store.dynamodb import (
+    DynamoTable,
+    Item,
+    Key,
+    get_int,
+    get_json,
+    get_s,
+    json_attr,
+    n,
+    need_s,
+    s,
+)
+from pleo_connector.store.errors import (
+    CompanyAlreadyInstalledError,
+    InstallationNotFoundError,
+    WriteConflictError,
+)
+
+AuthMethod = Literal["oauth", "api_key"]
+
+SCHEDULABLE_INDEX = "Schedulable"
+SCHEDULABLE_PARTITION = "SCHEDULABLE"
+SCHEDULABLE_STATUSES = frozenset({"ACTIVATED", "PENDING_INTEGRATION"})
+# `local_error` value that keeps an installation out of the schedule until the user reconnects.
+AUTH_ERROR = "AUTH_ERROR"
+
+META = "META"
+COMPANY_POINTER = "INSTALLATION"
+
+
+def installation_pk(installation_id: str) -> str:
+    return f"INST#{installation_id}"
+
+
+def company_pk(company_id: str) -> str:
+    return f"COMPANY#{company_id}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InstallationRecord:
+    """What the app knows about one installation. `version` is the stored version this record was
+    read at (0 for one not stored yet); every write checks it and returns the record at +1."""
+
+    installation_id: str
+    company_id: str
+    auth_method: AuthMethod
+    status: str
+    error_code: str | None = None
+    local_error: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    sync_choices: dict[str, Any] = field(default_factory=dict)
+    failure_count: int = 0
+    version: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def schedulable(self) -> bool:
+        return is_schedulable(self.status, self.local_error)
+
+
+def is_schedulable(status: str, local_error: str | None) -> bool:
+    return status in SCHEDULABLE_STATUSES and local_error != AUTH_ERROR
+
+
+class InstallationRepository:
+    def __init__(self, table: DynamoTable, *, clock: Callable[[], float] = time.time) -> None:
+        self._table = table
+        self._clock = clock
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def get(self, installation_id: str) -> InstallationRecord | None:
+        item = self._table.get(_meta_key(installation_id))
+        return None if item is None else _record_from_item(item)
+
+    def require(self, installation_id: str) -> InstallationRecord:
+        record = self.get(installation_id)
+        if record is None:
+            raise InstallationNotFoundError("no such installation", operation="GetItem")
+        return record
+
+    def find_by_company(self, company_id: str) -> InstallationRecord | None:
+        pointer = self._table.get({"pk": s(company_pk(company_id)), "sk": s(COMPANY_POINTER)})
+        if pointer is None:
+            return None
+        return self.get(need_s(pointer, "installation_id"))
+
+    def iter_schedulable(self, page_size: int = 100) -> Iterator[str]:
+        """Ids of the installations the dispatcher should sync (the index is eventually
+        consistent: a change shows up within a second or so)."""
+        for item in self._table.query(
+            index=SCHEDULABLE_INDEX,
+            key_condition="schedule_pk = :partition",
+            values={":partition": s(SCHEDULABLE_PARTITION)},
+            page_size=page_size,
+        ):
+            yield need_s(item, "schedule_sk")
+
+    # --- writes --------------------------------------------------------------------------------
+
+    def create_or_update(self, record: InstallationRecord) -> InstallationRecord:
+        """Store `record` if nobody wrote the installation since it was read at `record.version`.
+
+        Raises WriteConflictError when the version moved on (re-read and try again), and
+        CompanyAlreadyInstalledError when the company already has another installation.
+        """
+        now = self._now()
+        stored = replace(
+            record,
+            version=record.version + 1,
+            created_at=record.created_at or now,
+            updated_at=now,
+        )
+        if record.version == 0:
+            meta_condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            meta_condition = {
+                "ConditionExpression": "version = :expected",
+                "ExpressionAttributeValues": {":expected": n(record.version)},
+            }
+        pointer: Item = {
+            "pk": s(company_pk(record.company_id)),
+            "sk": s(COMPANY_POINTER),
+            "installation_id": s(record.installation_id),
+            "updated_at": s(_iso(now)),
+        }
+        try:
+            self._table.transact_write(
+                [
+                    {"Put": {"Item": _item_from_record(stored), **meta_condition}},
+                    {
+                        "Put": {
+                            "Item": pointer,
+                            "ConditionExpression": (
+                                "attribute_not_exists(pk) OR installation_id = :installation"
+                            ),
+                            "ExpressionAttributeValues": {
+                                ":installation": s(record.installation_id)
+                            },
+                        }
+                    },
+                ]
+            )
+        except WriteConflictError as error:
+            if len(error.reasons) > 1 and error.reasons[1] == "ConditionalCheckFailed":
+                raise CompanyAlreadyInstalledError(
+                    "the company already has another installation",
+                    operation=error.operation,
+                    code=error.code,
+                    reasons=error.reasons,
+                ) from error
+            raise
+        return stored
+
+    def update_status(
+        self,
+        installation_id: str,
+        status: str,
+        expected_version: int | None = None,
+        *,
+        error_code: str | None = None,
+        local_error: str | None = None,
+        failure_count: int | None = None,
+    ) -> InstallationRecord:
+        """Set the status (and error fields: None clears them), keeping the schedule index in step.
+
+        With `expected_version`, only if nobody wrote since; without, whatever the version.
+        """
+        now = self._now()
+        sets = ["#status = :status", "updated_at = :now", "version = version + :one"]
+        removes: list[str] = []
+        values: dict[str, Any] = {
+            ":status": s(status),
+            ":now": s(_iso(now)),
+            ":one": n(1),
+        }
+        for name, value in (("error_code", error_code), ("local_error", local_error)):
+            if value is None:
+                removes.append(name)
+            else:
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = s(value)
+        if failure_count is not None:
+            sets.append("failure_count = :failure_count")
+            values[":failure_count"] = n(failure_count)
+        if is_schedulable(status, local_error):
+            sets += ["schedule_pk = :schedule_pk", "schedule_sk = :schedule_sk"]
+            values[":schedule_pk"] = s(SCHEDULABLE_PARTITION)
+            values[":schedule_sk"] = s(installation_id)
+        else:
+            removes += ["schedule_pk", "schedule_sk"]
+        condition = "attribute_exists(pk)"
+        if expected_version is not None:
+            condition += " AND version = :expected"
+            values[":expected"] = n(expected_version)
+        update = "SET " + ", ".join(sets)
+        if removes:
+            update += " REMOVE " + ", ".join(removes)
+        try:
+            item = self._table.update(
+                _meta_key(installation_id),
+                update=update,
+                condition=condition,
+                names={"#status": "status"},
+                values=values,
+                return_old_on_conflict=True,
+            )
+        except WriteConflictError as error:
+            if error.current is None:
+                raise InstallationNotFoundError(
+                    "no such installation", operation=error.operation
+                ) from error
+            raise
+        return _record_from_item(item)
+
+    def mark_auth_failure(self, installation_id: str, status: str = "ERROR") -> InstallationRecord:
+        """The credential is dead (`invalid_grant`, a rejected API key): stop scheduling it until
+        the user reconnects. `status` is what Pleo was (or would be) told: ERROR, or INACTIVE when
+        Pleo can no longer be told."""
+        return self.update_status(
+            installation_id, status, error_code=AUTH_ERROR, local_error=AUTH_ERROR
+        )
+
+    def delete_all(self, installation_id: str) -> int:
+        """Remove every item of the installation (META, CRED, LEASE, RUN#...) and its company
+        pointer. Returns how many items were deleted."""
+        keys: list[Key] = []
+        company_id: str | None = None
+        for item in self._table.query(
+            key_condition="pk = :pk",
+            values={":pk": s(installation_pk(installation_id))},
+            consistent=True,
+        ):
+            keys.append({"pk": item["pk"], "sk": item["sk"]})
+            if get_s(item, "sk") == META:
+                company_id = get_s(item, "company_id")
+        deleted = self._table.delete_many(keys)
+        if company_id is not None:
+            try:
+                self._table.delete(
+                    {"pk": s(company_pk(company_id)), "sk": s(COMPANY_POINTER)},
+                    condition="installation_id = :installation",
+                    values={":installation": s(installation_id)},
+                )
+                deleted += 1
+            except WriteConflictError:
+                pass  # the pointer already names a newer installation: keep it
+        return deleted
+
+    def _now(self) -> datetime:
+        """Now, at the millisecond precision it is stored with (so returned == re-read)."""
+        moment = datetime.fromtimestamp(self._clock(), tz=UTC)
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+# --- mapping between the domain record and the stored item ---------------------------------------
+
+
+def _meta_key(installation_id: str) -> Key:
+    return {"pk": s(installation_pk(installation_id)), "sk": s(META)}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+def _item_from_record(record: InstallationRecord) -> Item:
+    item: Item = {
+        **_meta_key(record.installation_id),
+        "entity": s("installation"),
+        "installation_id": s(record.installation_id),
+        "company_id": s(record.company_id),
+        "auth_method": s(record.auth_method),
+        "status": s(record.status),
+        "config": json_attr(record.config),
+        "sync_choices": json_attr(record.sync_choices),
+        "failure_count": n(record.failure_count),
+        "version": n(record.version),
+    }
+    if record.error_code is not None:
+        item["error_code"] = s(record.error_code)
+    if record.local_error is not None:
+        item["local_error"] = s(record.local_error)
+    if record.created_at is not None:
+        item["created_at"] = s(_iso(record.created_at))
+    if record.updated_at is not None:
+        item["updated_at"] = s(_iso(record.updated_at))
+    if record.schedulable:
+        item["schedule_pk"] = s(SCHEDULABLE_PARTITION)
+        item["schedule_sk"] = s(record.installation_id)
+    return item
+
+
+def _record_from_item(item: Item) -> InstallationRecord:
+    auth_method = need_s(item, "auth_method")
+    created_at = get_s(item, "created_at")
+    updated_at = get_s(item, "updated_at")
+    return InstallationRecord(
+        installation_id=need_s(item, "installation_id"),
+        company_id=need_s(item, "company_id"),
+        auth_method="api_key" if auth_method == "api_key" else "oauth",
+        status=need_s(item, "status"),
+        error_code=get_s(item, "error_code"),
+        local_error=get_s(item, "local_error"),
+        config=get_json(item, "config") or {},
+        sync_choices=get_json(item, "sync_choices") or {},
+        failure_count=get_int(item, "failure_count"),
+        version=get_int(item, "version"),
+        created_at=datetime.fromisoformat(created_at) if created_at else None,
+        updated_at=datetime.fromisoformat(updated_at) if updated_at else None,
+    )

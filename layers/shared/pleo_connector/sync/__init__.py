@@ -1,0 +1,1 @@
+"""Keeping Pleo's master data the same as the accounting system's."""

@@ -1,0 +1,1 @@
+"""Adapters read one accounting system each; `base` holds the contract they share."""

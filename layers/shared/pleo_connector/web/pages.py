@@ -1,0 +1,243 @@
+"""One function per page, each returning a finished Response with the security headers.
+
+Handlers build a `Site` once (from the public base URL) and call these; they never touch
+templates or headers themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.shared.cookies import Cookie
+
+from pleo_connector.web.csrf import BrowserBindingError, CsrfError
+from pleo_connector.web.forms import MAX_TAG_GROUPS, FormField, MalformedFormError, SyncChoices
+from pleo_connector.web.render import DEFAULT_APP_NAME, render_page
+from pleo_connector.web.responses import html_response, redirect
+from pleo_connector.web.security import DEFAULT_POLICY, SecurityPolicy
+from pleo_connector.web.session import SessionError, SessionExpiredError, SessionScopeError
+
+MAX_SHOWN_CHARS = 500
+
+_TITLES = {
+    400: "The request could not be used",
+    401: "Please connect again",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed",
+    409: "Not possible right now",
+    413: "Too large",
+    429: "Too many requests",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Where the pages live and what their headers allow; built once per process."""
+
+    base_path: str = ""
+    policy: SecurityPolicy = DEFAULT_POLICY
+    app_name: str = DEFAULT_APP_NAME
+
+    @classmethod
+    def for_base_url(
+        cls,
+        public_base_url: str,
+        *,
+        app_name: str = DEFAULT_APP_NAME,
+        frame_ancestors: tuple[str, ...] = (),
+        form_targets: tuple[str, ...] = (),
+    ) -> Site:
+        """`base_path` is the public base URL's path, so links work behind a mapped base path."""
+        return cls(
+            base_path=urlsplit(public_base_url).path.rstrip("/"),
+            policy=SecurityPolicy.for_base_url(
+                public_base_url, frame_ancestors=frame_ancestors, form_targets=form_targets
+            ),
+            app_name=app_name,
+        )
+
+    def url(self, path: str) -> str:
+        """A link to one of this app's routes, e.g. `site.url("/settings")`."""
+        return f"{self.base_path}{path}"
+
+    def redirect(self, path: str, cookies: Sequence[Cookie] | None = None) -> Response[str]:
+        """303 to one of this app's own routes (never to anything a request supplied)."""
+        if not path.startswith("/") or path.startswith("//"):
+            raise ValueError("an app route starts with a single slash")
+        return redirect(self.url(path), cookies, policy=self.policy)
+
+    def page(
+        self,
+        template: str,
+        *,
+        status: int = 200,
+        cookies: Sequence[Cookie] | None = None,
+        **context: object,
+    ) -> Response[str]:
+        body = render_page(template, app_name=self.app_name, base_path=self.base_path, **context)
+        return html_response(body, status, cookies, policy=self.policy)
+
+
+DEFAULT_SITE = Site()
+
+
+@dataclass(frozen=True, slots=True)
+class TagGroupOption:
+    code: str
+    name: str
+    checked: bool = False
+
+
+def tag_group_options(
+    groups: Iterable[tuple[str, str]], chosen: Iterable[str] = ()
+) -> list[TagGroupOption]:
+    """Checkbox options from the accounting system's `(code, name)` pairs."""
+    picked = set(chosen)
+    return [TagGroupOption(code, name, code in picked) for code, name in groups]
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsView:
+    """Everything the settings page shows.
+
+    `status` is Pleo's installation status; while it is PENDING_INTEGRATION the page refreshes
+    itself every `refresh_s` seconds and disconnecting is refused. `errors` holds the messages
+    of a rejected POST (`forms.FormError.errors`, plus "tag_groups").
+    """
+
+    csrf_token: str
+    status: str
+    connection_fields: Sequence[FormField]
+    tag_groups: Sequence[TagGroupOption] = ()
+    choices: SyncChoices = field(default_factory=SyncChoices)
+    auth_method: str = "oauth"
+    error_code: str | None = None
+    status_message: str | None = None
+    notice: str | None = None
+    errors: Mapping[str, str] = field(default_factory=dict)
+    can_sync: bool = True
+    refresh_s: int = 5
+    max_tag_groups: int = MAX_TAG_GROUPS
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return text if len(text) <= MAX_SHOWN_CHARS else text[:MAX_SHOWN_CHARS] + "…"
+
+
+def oauth_done_page(
+    *, site: Site = DEFAULT_SITE, cookies: Sequence[Cookie] | None = None
+) -> Response[str]:
+    """After an install that needs no configuration: ACTIVATED, first sync queued."""
+    return site.page("oauth_done.html", cookies=cookies, settings_url=site.url("/settings"))
+
+
+def oauth_error_page(
+    error: str,
+    description: str | None = None,
+    *,
+    status: int = 400,
+    site: Site = DEFAULT_SITE,
+    cookies: Sequence[Cookie] | None = None,
+) -> Response[str]:
+    """Pleo's `error` / `error_description` (or ours), shown escaped, with a way to start again."""
+    return site.page(
+        "oauth_error.html",
+        status=status,
+        cookies=cookies,
+        error=_clip(error) or "unknown_error",
+        description=_clip(description),
+    )
+
+
+def api_key_page(
+    csrf_token: str,
+    *,
+    error: str | None = None,
+    replacing: bool = False,
+    status: int = 200,
+    site: Site = DEFAULT_SITE,
+    cookies: Sequence[Cookie] | None = None,
+) -> Response[str]:
+    """The paste-your-key form. `error` is our message; the key itself is never put back."""
+    return site.page(
+        "api_key.html",
+        status=status,
+        cookies=cookies,
+        csrf_token=csrf_token,
+        error=error,
+        replacing=replacing,
+    )
+
+
+def settings_page(
+    view: SettingsView,
+    *,
+    status: int = 200,
+    site: Site = DEFAULT_SITE,
+    cookies: Sequence[Cookie] | None = None,
+) -> Response[str]:
+    return site.page("settings.html", status=status, cookies=cookies, view=view)
+
+
+def disconnected_page(
+    *, site: Site = DEFAULT_SITE, cookies: Sequence[Cookie] | None = None
+) -> Response[str]:
+    return site.page("disconnected.html", cookies=cookies)
+
+
+def error_page(
+    status: int,
+    message: str,
+    *,
+    title: str | None = None,
+    start_again: bool | None = None,
+    back_url: str | None = None,
+    site: Site = DEFAULT_SITE,
+    cookies: Sequence[Cookie] | None = None,
+) -> Response[str]:
+    """A 4xx page. A 401 offers the ways to connect again (its session is gone or bad)."""
+    return site.page(
+        "error.html",
+        status=status,
+        cookies=cookies,
+        title=title or _TITLES.get(status, "Something went wrong"),
+        message=_clip(message),
+        start_again=status == 401 if start_again is None else start_again,
+        back_url=back_url,
+    )
+
+
+def page_for_error(
+    error: Exception,
+    *,
+    site: Site = DEFAULT_SITE,
+    cookies: Sequence[Cookie] | None = None,
+) -> Response[str] | None:
+    """The one page for each web error (None for others): session 401/403, CSRF 403, bad form 400.
+
+    Handlers register it for SessionError, CsrfError, BrowserBindingError and MalformedFormError;
+    on a 401 they pass the cookie that clears the broken session.
+    """
+    if isinstance(error, SessionScopeError):
+        return error_page(403, "This session belongs to another installation.", site=site)
+    if isinstance(error, SessionExpiredError):
+        message = "Your session has expired."
+        return error_page(401, message, site=site, cookies=cookies)
+    if isinstance(error, SessionError):
+        message = "This browser has no valid session for the settings."
+        return error_page(401, message, site=site, cookies=cookies)
+    if isinstance(error, CsrfError):
+        message = "The form did not come from this app's own page, so it was not used."
+        return error_page(403, message, site=site, back_url=site.url("/settings"))
+    if isinstance(error, BrowserBindingError):
+        message = "The sign-in did not come back to the browser that started it."
+        return error_page(400, message, start_again=True, site=site, cookies=cookies)
+    if isinstance(error, MalformedFormError):
+        return error_page(400, "The form could not be read.", site=site)
+    return None

@@ -1,0 +1,103 @@
+"""What the local world needs to know about each function of template.yaml, as plain data.
+
+The facts come from SAM CLI's own template providers (local/sam_template.py, SAM CLI's virtualenv).
+Code running in the app's virtualenv (tests) gets the same facts by asking that module in a
+subprocess, so there is one reading of the template, never a second hand-written table.
+Standard library only: both virtualenvs import this module.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.resources import LocalResources
+from local.services import ROOT
+
+SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
+DEFAULT_TEMPLATE = ROOT / "template.yaml"
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One function as `sam local` would run it: code, layers, limits, environment, events."""
+
+    name: str
+    handler: str
+    code_dir: str
+    layer_dirs: tuple[str, ...]
+    runtime: str
+    timeout_s: int
+    memory_mb: int
+    environment: dict[str, str] = field(default_factory=dict)
+    events: dict[str, Any] = field(default_factory=dict)
+
+    def events_of_type(self, event_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            name: event for name, event in self.events.items() if event.get("Type") == event_type
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["layer_dirs"] = list(self.layer_dirs)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FunctionSpec:
+        return cls(**{**data, "layer_dirs": tuple(data["layer_dirs"])})
+
+
+def translations(resources: LocalResources | None) -> dict[str, Any]:
+    """What `!Ref` and `!GetAtt ....Arn` of each created resource mean locally, in the form SAM CLI's
+    intrinsic resolver takes (where `sam local` would otherwise leave the logical ID)."""
+    if resources is None:
+        return {}
+    values: dict[str, Any] = {
+        logical: {"Ref": physical} for logical, physical in resources.physical_ids().items()
+    }
+    for logical, arn in resources.queue_arns.items():
+        values[logical]["Arn"] = arn
+    for logical, arn in resources.secrets.items():
+        values[logical]["Arn"] = arn
+    return values
+
+
+def load_function_specs(
+    template: Path = DEFAULT_TEMPLATE,
+    resources: LocalResources | None = None,
+    base_dir: Path | None = None,
+) -> dict[str, FunctionSpec]:
+    """Every function of `template`, keyed by logical ID, with `!Ref`s to the template's table,
+    queues, key and secrets resolved to the `resources` created locally."""
+    try:
+        from local import sam_template
+    except ImportError:  # the app's virtualenv has no SAM CLI: ask SAM CLI's virtualenv
+        return _load_with_sam_python(template, translations(resources), base_dir)
+    return sam_template.function_specs(template, translations(resources), base_dir)
+
+
+def _load_with_sam_python(
+    template: Path, physical_ids: dict[str, Any], base_dir: Path | None
+) -> dict[str, FunctionSpec]:
+    argv = [
+        str(SAM_PYTHON),
+        "-m",
+        "local.sam_template",
+        "--template",
+        str(template),
+        "--translations",
+        json.dumps(physical_ids),
+    ]
+    if base_dir is not None:
+        argv += ["--base-dir", str(base_dir)]
+    completed = subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, check=False, timeout=120
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"reading {template} with SAM CLI failed:\n{completed.stderr}")
+    return {
+        name: FunctionSpec.from_dict(data) for name, data in json.loads(completed.stdout).items()
+    }

@@ -1,0 +1,179 @@
+"""Test controls: rate limit, injected faults, the request log and counters, reset, the launcher."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from local.services import ROOT
+from tests.integration.emulator.conftest import ApiFactory
+from tests.support.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, RunningEmulator
+
+pytestmark = pytest.mark.integration
+
+INSTALLATION = "GET /v1/installations/me"
+
+
+@pytest.fixture
+def client(emulator: RunningEmulator, api: ApiFactory) -> httpx.Client:
+    key = emulator.control.issue_api_key()
+    client = api(api_key=key)
+    client.post("/v1/installations/me", json={})
+    emulator.control.clear_request_log()
+    return client
+
+
+def test_rate_limit_answers_429_with_retry_after_per_credential(
+    emulator: RunningEmulator, client: httpx.Client, api: ApiFactory
+) -> None:
+    emulator.control.set_rate_limit(3)
+    statuses = [client.get("/v1/installations/me").status_code for _ in range(4)]
+    limited = client.get("/v1/installations/me")
+    other_credential = api(api_key=emulator.control.issue_api_key()).get("/v1/introspect")
+
+    assert statuses == [200, 200, 200, 429]
+    assert int(limited.headers["retry-after"]) >= 1
+    assert limited.json()["type"] == "too_many_requests"
+    assert other_credential.status_code == 200
+    assert emulator.control.events()["rate_limited"] == 2
+
+
+def test_the_default_rate_limit_is_600_a_minute(emulator: RunningEmulator) -> None:
+    assert emulator.control.settings()["rate_limit_per_minute"] == 600
+
+
+def test_faults_by_count_then_recovery(emulator: RunningEmulator, client: httpx.Client) -> None:
+    emulator.control.inject_fault("error", status=503, count=2, operation=INSTALLATION)
+
+    statuses = [client.get("/v1/installations/me").status_code for _ in range(3)]
+    untouched = client.get("/v1/introspect")
+
+    assert statuses == [503, 503, 200]
+    assert untouched.status_code == 200
+
+
+def test_injected_429_carries_retry_after(emulator: RunningEmulator, client: httpx.Client) -> None:
+    emulator.control.inject_fault("error", status=429, retry_after=7, count=1)
+
+    response = client.get("/v1/installations/me")
+
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "7"
+
+
+def test_faults_by_rate_are_reproducible_with_a_seed(
+    emulator: RunningEmulator, client: httpx.Client
+) -> None:
+    def run() -> list[int]:
+        emulator.control.update_settings(fault_seed=1234)
+        emulator.control.clear_faults()
+        emulator.control.inject_fault("error", status=500, rate=0.5, path_prefix="/v1/")
+        return [client.get("/v1/installations/me").status_code for _ in range(20)]
+
+    first, second = run(), run()
+
+    assert first == second
+    assert 0 < first.count(500) < 20
+
+
+def test_timeout_fault_hangs_then_drops_the_connection(
+    emulator: RunningEmulator, client: httpx.Client
+) -> None:
+    emulator.control.inject_fault("timeout", hang_ms=300, count=1)
+
+    with pytest.raises(httpx.TransportError):
+        client.get("/v1/installations/me")
+
+    assert client.get("/v1/installations/me").status_code == 200
+    [dropped, answered] = emulator.control.request_log(INSTALLATION)
+    assert dropped["fault"] == "timeout"
+    assert dropped["status"] is None
+    assert answered["status"] == 200
+
+
+def test_a_short_client_timeout_gives_up_on_a_hanging_request(
+    emulator: RunningEmulator, client: httpx.Client
+) -> None:
+    emulator.control.inject_fault("timeout", hang_ms=2000, count=1)
+
+    with pytest.raises(httpx.ReadTimeout):
+        client.get("/v1/installations/me", timeout=0.2)
+
+
+def test_latency_fault_is_applied_and_counted(
+    emulator: RunningEmulator, client: httpx.Client
+) -> None:
+    emulator.control.inject_fault("latency", latency_ms=50, count=2)
+
+    statuses = [client.get("/v1/installations/me").status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 200]
+    assert emulator.control.events()["faults_applied"] == 2
+    assert [rule["applied"] for rule in emulator.control._call("GET", "/faults")] == [2]
+
+
+def test_counters_per_operation_include_oauth_calls(
+    emulator: RunningEmulator, client: httpx.Client
+) -> None:
+    client.get("/v1/installations/me")
+    client.get("/v1/installations/me")
+    client.put("/v1/installations/me", json={"status": "ACTIVATED"})
+    httpx.post(
+        f"{emulator.url}/oauth/token",
+        auth=(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET),
+        data={"grant_type": "refresh_token", "refresh_token": "unknown"},
+    )
+
+    counters = emulator.control.counters()
+
+    assert counters == {
+        "GET /v1/installations/me": 2,
+        "PUT /v1/installations/me": 1,
+        "POST /oauth/token": 1,
+    }
+    assert emulator.control.events()["invalid_grant"] == 1
+
+
+def test_request_log_never_holds_query_strings_or_secrets(
+    emulator: RunningEmulator, client: httpx.Client
+) -> None:
+    tokens = emulator.control.obtain_tokens()
+
+    log = emulator.control.request_log()
+    grants = emulator.control.grants()
+
+    text = repr(log) + repr(grants)
+    assert tokens["access_token"] not in text
+    assert tokens["refresh_token"] not in text
+    assert all("?" not in entry["path"] for entry in log)
+
+
+def test_reset_restores_the_initial_world(emulator: RunningEmulator, client: httpx.Client) -> None:
+    emulator.control.seed_company("Extra")
+    emulator.control.set_rate_limit(1)
+    emulator.control.inject_fault("error", status=500)
+
+    emulator.control.reset()
+
+    assert len(emulator.control.companies()) == 1
+    assert emulator.control.settings()["rate_limit_per_minute"] == 600
+    assert emulator.control.installations() == []
+    assert client.get("/v1/introspect").status_code == 401  # keys are gone too
+
+
+def test_launcher_imports_only_the_standard_library() -> None:
+    """SAM CLI's virtualenv imports the launcher: no third-party package may be needed."""
+    code = (
+        "import sys; import local.pleo_emulator.launcher; "
+        "extra = sorted(m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names "
+        "and m.split('.')[0] not in ('local', '__main__')); print(extra)"
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,113 @@
+"""The repositories on the real engine, which rejects what real DynamoDB rejects (unused
+expression values, wrong key types) where moto may not, and serves concurrent requests."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import pytest
+
+from pleo_connector.store.credentials import CredentialRepository
+from pleo_connector.store.dynamodb import DynamoTable
+from pleo_connector.store.errors import CompanyAlreadyInstalledError, WriteConflictError
+from pleo_connector.store.installations import InstallationRecord, InstallationRepository
+from pleo_connector.store.oauth_state import (
+    OAuthStateStore,
+    StateExpiredError,
+    StateNotFoundError,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _record(installation_id: str, company_id: str, status: str = "ACTIVATED") -> InstallationRecord:
+    return InstallationRecord(
+        installation_id=installation_id,
+        company_id=company_id,
+        auth_method="oauth",
+        status=status,
+        sync_choices={"tag_groups": ["Projects"]},
+    )
+
+
+def test_installation_lifecycle(table: DynamoTable, unique: str) -> None:
+    repo = InstallationRepository(table)
+    inst, company = f"{unique}-inst", f"{unique}-co"
+
+    created = repo.create_or_update(_record(inst, company, "AUTHORIZED"))
+    assert inst not in set(repo.iter_schedulable())
+    with pytest.raises(WriteConflictError):
+        repo.create_or_update(_record(inst, company))
+    with pytest.raises(CompanyAlreadyInstalledError):
+        repo.create_or_update(_record(f"{unique}-other", company))
+
+    found = repo.find_by_company(company)
+    assert found == created
+    pending = repo.create_or_update(replace(found, status="PENDING_INTEGRATION"))
+    assert inst in set(repo.iter_schedulable())
+    with pytest.raises(WriteConflictError):
+        repo.update_status(inst, "ACTIVATED", created.version)
+    activated = repo.update_status(inst, "ACTIVATED", pending.version)
+    assert activated.version == 3
+
+    repo.mark_auth_failure(inst, status="INACTIVE")
+    assert inst not in set(repo.iter_schedulable())
+
+    CredentialRepository(table).save_api_key(inst, api_key=b"ciphertext")
+    assert repo.delete_all(inst) == 3  # META, CRED, company pointer
+    assert repo.get(inst) is None
+    assert repo.find_by_company(company) is None
+    assert CredentialRepository(table).get(inst) is None
+
+
+def test_state_consume_is_single_use_even_when_concurrent(table: DynamoTable, unique: str) -> None:
+    store = OAuthStateStore(table)
+    state = f"{unique}-state"
+    store.issue(state, code_verifier="v" * 43, redirect_uri="http://x/cb", browser_binding_hash="h")
+
+    def consume() -> str:
+        try:
+            store.consume(state)
+        except StateNotFoundError:
+            return "lost"
+        return "won"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(lambda _: consume(), range(8)))
+
+    assert sorted(outcomes) == ["lost"] * 7 + ["won"]
+
+
+def test_an_expired_state_still_in_the_table_is_rejected(table: DynamoTable, unique: str) -> None:
+    issued_at = time.time() - 3600
+    store = OAuthStateStore(table, clock=lambda: issued_at)
+    store.issue(
+        f"{unique}-state",
+        code_verifier="v" * 43,
+        redirect_uri="http://x/cb",
+        browser_binding_hash="h",
+    )
+
+    with pytest.raises(StateExpiredError):
+        OAuthStateStore(table).consume(f"{unique}-state")
+    with pytest.raises(StateNotFoundError):
+        OAuthStateStore(table).consume(f"{unique}-state")
+
+
+def test_only_one_of_many_concurrent_lease_requests_wins(table: DynamoTable, unique: str) -> None:
+    repo = CredentialRepository(table)
+    inst = f"{unique}-inst"
+    repo.save_oauth(inst, access_token=b"a", refresh_token=b"r", expires_at=0)
+    now = time.time()
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        attempts = list(
+            pool.map(
+                lambda owner: repo.acquire_lease(inst, f"owner-{owner}", now=now, until=now + 30),
+                range(10),
+            )
+        )
+
+    assert sum(attempt.acquired for attempt in attempts) == 1

@@ -1,0 +1,1 @@
+"""Helpers shared by test tiers: the emulator's control API and the OpenAPI contract check."""

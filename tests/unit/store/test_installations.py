@@ -1,0 +1,212 @@
+"""One installation per company, optimistic versions, and a schedule index that holds exactly the
+installations the dispatcher should sync."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from pleo_connector.store.dynamodb import DynamoTable
+from pleo_connector.store.errors import (
+    CompanyAlreadyInstalledError,
+    InstallationNotFoundError,
+    WriteConflictError,
+)
+from pleo_connector.store.installations import (
+    AUTH_ERROR,
+    InstallationRecord,
+    InstallationRepository,
+)
+from tests.unit.store.support import FakeClock
+
+pytestmark = pytest.mark.unit
+
+
+def _record(
+    installation_id: str = "inst-1", company_id: str = "co-1", **changes: object
+) -> InstallationRecord:
+    record = InstallationRecord(
+        installation_id=installation_id,
+        company_id=company_id,
+        auth_method="oauth",
+        status="ACTIVATED",
+        config={"book": "demo.gnucash", "ratio": 0.25},
+        sync_choices={"tag_groups": ["Projects"], "vendors": True},
+    )
+    return replace(record, **changes)  # type: ignore[arg-type]
+
+
+def _schedulable(repo: InstallationRepository) -> set[str]:
+    return set(repo.iter_schedulable())
+
+
+def test_create_then_get_round_trips_every_field(table: DynamoTable, clock: FakeClock) -> None:
+    repo = InstallationRepository(table, clock=clock)
+
+    stored = repo.create_or_update(_record(failure_count=2, local_error="adapter down"))
+
+    assert stored.version == 1
+    assert repo.get("inst-1") == stored
+    assert stored.config == {"book": "demo.gnucash", "ratio": 0.25}
+    assert stored.created_at is not None
+    assert stored.created_at.timestamp() == clock.now
+
+
+def test_a_second_install_for_the_company_updates_the_one_installation(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    repo = InstallationRepository(table, clock=clock)
+    repo.create_or_update(_record(status="AUTHORIZED"))
+
+    found = repo.find_by_company("co-1")
+    assert found is not None
+    clock.advance(10)
+    updated = repo.create_or_update(replace(found, status="ACTIVATED"))
+
+    assert updated.version == 2
+    assert updated.created_at == found.created_at
+    assert repo.find_by_company("co-1") == updated
+    assert list(table.query(key_condition="pk = :pk", values={":pk": {"S": "COMPANY#co-1"}}))
+
+
+def test_creating_an_existing_installation_again_conflicts(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    repo = InstallationRepository(table, clock=clock)
+    repo.create_or_update(_record())
+
+    with pytest.raises(WriteConflictError):
+        repo.create_or_update(_record())
+
+
+def test_a_stale_version_conflicts_and_changes_nothing(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    repo = InstallationRepository(table, clock=clock)
+    first = repo.create_or_update(_record())
+    repo.create_or_update(replace(first, sync_choices={"vendors": False}))
+
+    with pytest.raises(WriteConflictError):
+        repo.create_or_update(replace(first, sync_choices={"vendors": "stale"}))
+
+    current = repo.get("inst-1")
+    assert current is not None
+    assert current.version == 2
+    assert current.sync_choices == {"vendors": False}
+
+
+def test_another_installation_for_the_same_company_is_refused(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    repo = InstallationRepository(table, clock=clock)
+    repo.create_or_update(_record())
+
+    with pytest.raises(CompanyAlreadyInstalledError):
+        repo.create_or_update(_record(installation_id="inst-2"))
+
+    assert repo.get("inst-2") is None
+    found = repo.find_by_company("co-1")
+    assert found is not None
+    assert found.installation_id == "inst-1"
+
+
+def test_only_activated_or_pending_installations_are_schedulable(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    repo = InstallationRepository(table, clock=clock)
+    for number, status in enumerate(
+        ["ACTIVATED", "PENDING_INTEGRATION", "AUTHORIZED", "INACTIVE", "ERROR"]
+    ):
+        repo.create_or_update(_record(f"inst-{status}", f"co-{number}", status=status))
+
+    assert _schedulable(repo) == {"inst-ACTIVATED", "inst-PENDING_INTEGRATION"}
+
+
+def test_update_status_moves_the_installation_in_and_out_of_the_schedule(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    repo = InstallationRepository(table, clock=clock)
+    created = repo.create_or_update(_record(status="AUTHORIZED"))
+    assert _schedulable(repo) == set()
+
+    pending = repo.update_status("inst-1", "PENDING_INTEGRATION", created.version)
+    assert pending.version == created.version + 1
+    assert _schedulable(repo) == {"inst-1"}
+
+    inactive = repo.update_status(
+        "inst-1", "INACTIVE", pending.version, local_error="accounting system down", failure_count=5
+    )
+    assert (inactive.status, inactive.local_error, inactive.failure_count) == (
+        "INACTIVE",
+        "accounting system down",
+        5,
+    )
+    assert _schedulable(repo) == set()
+
+
+def test_update_status_with_a_stale_version_conflicts(table: DynamoTable, clock: FakeClock) -> None:
+    repo = InstallationRepository(table, clock=clock)
+    created = repo.create_or_update(_record())
+    repo.update_status("inst-1", "PENDING_INTEGRATION", created.version)
+
+    with pytest.raises(WriteConflictError):
+        repo.update_status("inst-1", "ACTIVATED", created.version)
+
+
+def test_update_status_of_a_missing_installation_is_not_found(table: DynamoTable) -> None:
+    with pytest.raises(InstallationNotFoundError):
+        InstallationRepository(table).update_status("nope", "ACTIVATED")
+
+
+def test_an_auth_failure_drops_the_installation_from_the_schedule(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    repo = InstallationRepository(table, clock=clock)
+    repo.create_or_update(_record())
+    assert _schedulable(repo) == {"inst-1"}
+
+    marked = repo.mark_auth_failure("inst-1")
+
+    assert (marked.status, marked.error_code, marked.local_error) == (
+        "ERROR",
+        AUTH_ERROR,
+        AUTH_ERROR,
+    )
+    assert not marked.schedulable
+    assert _schedulable(repo) == set()
+
+
+def test_an_auth_failure_keeps_even_an_activated_status_out_of_the_schedule(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    repo = InstallationRepository(table, clock=clock)
+    repo.create_or_update(_record(local_error=AUTH_ERROR))
+
+    assert _schedulable(repo) == set()
+
+
+def test_delete_all_removes_every_item_and_the_company_pointer(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    repo = InstallationRepository(table, clock=clock)
+    repo.create_or_update(_record())
+    repo.create_or_update(_record("inst-other", "co-other"))
+    for sk in ("CRED", "LEASE", "RUN#2026-01-01T00:00:00Z", "RUN#2026-01-02T00:00:00Z"):
+        table.put({"pk": {"S": "INST#inst-1"}, "sk": {"S": sk}})
+
+    deleted = repo.delete_all("inst-1")
+
+    assert deleted == 6
+    assert (
+        list(
+            table.query(
+                key_condition="pk = :pk", values={":pk": {"S": "INST#inst-1"}}, consistent=True
+            )
+        )
+        == []
+    )
+    assert repo.find_by_company("co-1") is None
+    assert _schedulable(repo) == {"inst-other"}
+    # After a removal the company can install again.
+    assert repo.create_or_update(_record("inst-new")).version == 1

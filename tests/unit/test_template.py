@@ -1,0 +1,662 @@
+"""template.yaml keeps the invariants the application relies on.
+
+Each invariant is a `check_*` function over the parsed template. The tests run every check on the
+real template, and `test_each_check_catches_its_mutation` proves each one can fail: it breaks the
+template in memory the way a careless edit would and expects the check to object.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]
+
+from local.resources import TEMPLATE, load_template, resources_of_type
+from pleo_connector.config import PleoSettings, QueueSettings, StoreSettings, WebSettings
+
+pytestmark = pytest.mark.unit
+
+Template = dict[str, Any]
+
+# DESIGN.md "Interfaces": every route, on the function that serves it.
+EXPECTED_ROUTES = {
+    ("GET", "/oauth/start"): "OAuthFunction",
+    ("GET", "/oauth/callback"): "OAuthFunction",
+    ("GET", "/install/api-key"): "ApiKeyInstallFunction",
+    ("POST", "/install/api-key"): "ApiKeyInstallFunction",
+    ("GET", "/settings"): "SettingsFunction",
+    ("POST", "/settings"): "SettingsFunction",
+    ("POST", "/settings/sync"): "SettingsFunction",
+    ("POST", "/settings/disconnect"): "DisconnectFunction",
+    ("GET", "/health"): "HealthFunction",
+}
+WORKER = "SyncWorkerFunction"
+DISPATCHER = "SyncDispatcherFunction"
+POWERTOOLS_ENV = ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL")
+# Which resource type each service's actions may name.
+SCOPE_OF_SERVICE = {
+    "dynamodb": "AWS::DynamoDB::Table",
+    "kms": "AWS::KMS::Key",
+    "sqs": "AWS::SQS::Queue",
+    "secretsmanager": "AWS::SecretsManager::Secret",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+def functions(template: Template) -> dict[str, dict[str, Any]]:
+    return resources_of_type(template, "AWS::Serverless::Function")
+
+
+def function_setting(template: Template, name: str, key: str) -> Any:
+    """A function's property, falling back to Globals as SAM does."""
+    properties = functions(template)[name]["Properties"]
+    if key in properties:
+        return properties[key]
+    return template.get("Globals", {}).get("Function", {}).get(key)
+
+
+def events_of(function: dict[str, Any], event_type: str) -> Iterator[dict[str, Any]]:
+    for event in function["Properties"].get("Events", {}).values():
+        if event["Type"] == event_type:
+            yield event["Properties"]
+
+
+def getatt_target(value: Any) -> str:
+    """The logical id in `!GetAtt X.Arn`; fails for anything else (a literal ARN, a `*`)."""
+    assert isinstance(value, dict), f"expected !GetAtt <resource>.Arn, got {value!r}"
+    assert "Fn::GetAtt" in value, f"expected !GetAtt <resource>.Arn, got {value!r}"
+    logical, attribute = value["Fn::GetAtt"]
+    assert attribute == "Arn", value
+    return str(logical)
+
+
+def resource_scopes(template: Template, resource: Any) -> list[tuple[str, str]]:
+    """(logical id, suffix after its ARN) for every entry of a statement's Resource."""
+    entries = resource if isinstance(resource, list) else [resource]
+    scopes: list[tuple[str, str]] = []
+    for entry in entries:
+        assert isinstance(entry, dict), f"literal resource {entry!r}: name a template resource"
+        if "Fn::GetAtt" in entry:
+            scopes.append((getatt_target(entry), ""))
+        elif "Ref" in entry:
+            # !Ref of a secret is its ARN; of anything else it is not an ARN at all.
+            logical = entry["Ref"]
+            kind = template["Resources"].get(logical, {}).get("Type")
+            assert kind == "AWS::SecretsManager::Secret", f"!Ref {logical} is not an ARN"
+            scopes.append((logical, ""))
+        elif "Fn::Sub" in entry:
+            match = re.fullmatch(r"\$\{(\w+)\.Arn\}(/.*)?", str(entry["Fn::Sub"]))
+            assert match, f"unexpected resource {entry!r}"
+            scopes.append((match.group(1), match.group(2) or ""))
+        else:
+            raise AssertionError(f"unexpected resource {entry!r}")
+    return scopes
+
+
+def index_names(template: Template) -> set[str]:
+    table = template["Resources"]["Table"]["Properties"]
+    return {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+
+
+def required_env_names() -> set[str]:
+    """Every environment variable that a settings model needs and cannot default."""
+    names: set[str] = set()
+    for model in (StoreSettings, PleoSettings, QueueSettings, WebSettings):
+        for field in model.model_fields.values():
+            if field.is_required() and field.alias:
+                names.add(field.alias)
+    return names
+
+
+def sub_text(value: Any) -> str:
+    """The format string of `!Sub "..."` or `!Sub ["...", {...}]`."""
+    assert isinstance(value, dict), value
+    assert "Fn::Sub" in value, value
+    sub = value["Fn::Sub"]
+    return str(sub[0] if isinstance(sub, list) else sub)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+# ---------------------------------------------------------------------------------------------
+def check_globals_runtime(template: Template) -> None:
+    function = template["Globals"]["Function"]
+    assert function["Runtime"] == "python3.13"
+    assert function["Architectures"] == ["arm64"]
+    variables = function["Environment"]["Variables"]
+    for name in POWERTOOLS_ENV:
+        assert variables.get(name), f"{name} missing from Globals"
+    for name, function_resource in functions(template).items():
+        properties = function_resource["Properties"]
+        assert properties.get("Runtime", "python3.13") == "python3.13", name
+        assert properties.get("Architectures", ["arm64"]) == ["arm64"], name
+
+
+def check_settings_environment(template: Template) -> None:
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    missing = required_env_names() - set(variables)
+    assert not missing, f"settings the functions cannot start without: {sorted(missing)}"
+
+
+def check_tracing_parameter(template: Template) -> None:
+    tracing = template["Globals"]["Function"]["Tracing"]
+    assert isinstance(tracing, dict), f"tracing fixed at {tracing!r}, not switched by a parameter"
+    condition, when_true, when_false = tracing["Fn::If"]
+    assert (when_true, when_false) == ("Active", "PassThrough")
+    left, right = template["Conditions"][condition]["Fn::Equals"]
+    parameter = left["Ref"] if isinstance(left, dict) else right["Ref"]
+    assert parameter in template["Parameters"]
+
+
+def check_layer(template: Template) -> None:
+    layer = template["Resources"]["SharedLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    architectures = template["Globals"]["Function"]["Architectures"]
+    assert [layer["Metadata"]["BuildArchitecture"]] == architectures
+    assert layer["Properties"]["CompatibleArchitectures"] == architectures
+    assert template["Globals"]["Function"]["Layers"] == [{"Ref": "SharedLayer"}]
+
+
+def check_routes(template: Template) -> None:
+    routes: dict[tuple[str, str], list[str]] = {}
+    for name, function in functions(template).items():
+        for event in events_of(function, "HttpApi"):
+            assert event.get("ApiId") == {"Ref": "HttpApi"}, f"{name}: route on another API"
+            routes.setdefault((event["Method"].upper(), event["Path"]), []).append(name)
+    assert routes == {route: [name] for route, name in EXPECTED_ROUTES.items()}
+
+
+def check_worker_queue(template: Template) -> None:
+    worker = functions(template)[WORKER]
+    [event] = list(events_of(worker, "SQS"))
+    timeout = int(function_setting(template, WORKER, "Timeout"))
+    assert timeout <= 300, "the worker must stop well inside Lambda's limit"
+    assert "ReportBatchItemFailures" in event["FunctionResponseTypes"]
+    assert int(event["ScalingConfig"]["MaximumConcurrency"]) >= 2
+    queue = template["Resources"][getatt_target(event["Queue"])]
+    assert queue["Type"] == "AWS::SQS::Queue"
+    visibility = int(queue["Properties"]["VisibilityTimeout"])
+    batching_window = int(event.get("MaximumBatchingWindowInSeconds", 0))
+    assert visibility >= 6 * timeout + batching_window
+    redrive = queue["Properties"]["RedrivePolicy"]
+    assert int(redrive["maxReceiveCount"]) >= 5
+    dead_letter = template["Resources"][getatt_target(redrive["deadLetterTargetArn"])]
+    assert dead_letter["Type"] == "AWS::SQS::Queue"
+
+
+def check_schedule(template: Template) -> None:
+    dispatcher = functions(template)[DISPATCHER]
+    [schedule] = list(events_of(dispatcher, "ScheduleV2"))
+    assert int(schedule["RetryPolicy"]["MaximumRetryAttempts"]) >= 1
+    assert int(schedule["RetryPolicy"]["MaximumEventAgeInSeconds"]) >= 60
+    dead_letter = template["Resources"][getatt_target(schedule["DeadLetterConfig"]["Arn"])]
+    assert dead_letter["Type"] == "AWS::SQS::Queue"
+    expression = sub_text(schedule["ScheduleExpression"])
+    match = re.fullmatch(r"rate\(\$\{(\w+)\} minutes\)", expression)
+    assert match, expression
+    parameter = template["Parameters"][match.group(1)]
+    assert parameter["Type"] == "Number"
+    assert int(parameter["MinValue"]) >= 2, "`rate(1 minutes)` is not a valid expression"
+
+
+def check_table(template: Template) -> None:
+    [(name, table)] = resources_of_type(template, "AWS::DynamoDB::Table").items()
+    assert name == "Table"
+    properties = table["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert properties["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    [index] = properties["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "Schedulable"
+    assert index["KeySchema"] == [
+        {"AttributeName": "schedule_pk", "KeyType": "HASH"},
+        {"AttributeName": "schedule_sk", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert table.get("DeletionPolicy") == "Retain"
+
+
+def check_key(template: Template) -> None:
+    key = template["Resources"]["CredentialsKey"]
+    assert key["Type"] == "AWS::KMS::Key"
+    properties = key["Properties"]
+    assert properties["EnableKeyRotation"] is True
+    statements = properties["KeyPolicy"]["Statement"]
+    assert statements, "a key policy with no statement locks everyone out"
+    for statement in statements:
+        assert statement["Principal"] != "*", "the key must not trust every principal"
+        assert statement["Principal"] != {"AWS": "*"}, "the key must not trust every principal"
+    assert key.get("DeletionPolicy") == "Retain", "deleting the key loses every credential"
+
+
+def check_secrets(template: Template) -> None:
+    secrets = resources_of_type(template, "AWS::SecretsManager::Secret")
+    assert {"PleoClientSecret", "SessionSigningKey"} <= set(secrets)
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["PLEO_CLIENT_SECRET_ID"] == {"Ref": "PleoClientSecret"}
+    assert variables["SESSION_SECRET_ID"] == {"Ref": "SessionSigningKey"}
+
+
+def check_parameters(template: Template) -> None:
+    parameters = template["Parameters"]
+    assert set(parameters["PleoEnvironment"]["AllowedValues"]) == {"staging", "production"}
+    urls = template["Mappings"]["Pleo"]
+    assert set(urls) == {"staging", "production"}
+    assert urls["production"] == {
+        "AuthUrl": "https://auth.pleo.io",
+        "ApiUrl": "https://external.pleo.io",
+    }
+    for name in (
+        "PleoClientId",
+        "RequiresConfiguration",
+        "SyncRateMinutes",
+        "PleoRateBudgetPerMinute",
+    ):
+        assert name in parameters, name
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["PLEO_RATE_BUDGET_PER_MIN"] == {"Ref": "PleoRateBudgetPerMinute"}
+    assert variables["REQUIRES_CONFIGURATION"] == {"Ref": "RequiresConfiguration"}
+    assert variables["PLEO_CLIENT_ID"] == {"Ref": "PleoClientId"}
+
+
+def check_policies_scoped(template: Template) -> None:
+    """Every inline statement names the exact ARNs its actions need, of the right kind."""
+    for name, function in functions(template).items():
+        for policy in function["Properties"].get("Policies", []):
+            assert isinstance(policy, dict), f"{name}: managed policy {policy!r} is not scoped"
+            assert set(policy) == {"Statement"}, f"{name}: SAM policy template {policy!r}"
+            for statement in policy["Statement"]:
+                assert statement["Effect"] == "Allow"
+                actions = statement["Action"]
+                actions = actions if isinstance(actions, list) else [actions]
+                services = {action.split(":", 1)[0] for action in actions}
+                assert len(services) == 1, f"{name}: one service per statement, got {services}"
+                [service] = services
+                assert all("*" not in action for action in actions), f"{name}: {actions}"
+                expected_type = SCOPE_OF_SERVICE[service]
+                for logical, suffix in resource_scopes(template, statement["Resource"]):
+                    kind = template["Resources"][logical]["Type"]
+                    assert kind == expected_type, f"{name}: {service} action on {logical}"
+                    if suffix:
+                        assert service == "dynamodb", f"{name}: {logical}{suffix}"
+                        index = suffix.removeprefix("/index/")
+                        assert index in index_names(template), f"{name}: {logical}{suffix}"
+                if service == "kms":
+                    condition = statement["Condition"]["ForAnyValue:StringEquals"]
+                    assert condition["kms:EncryptionContextKeys"] == "installation_id", name
+
+
+def check_function_permissions(template: Template) -> None:
+    """Who may do what: the health check nothing, the dispatcher only read its index and queue."""
+    assert "Policies" not in functions(template)["HealthFunction"]["Properties"]
+    dispatcher = functions(template)[DISPATCHER]["Properties"]["Policies"]
+    dispatcher_actions = {
+        action
+        for policy in dispatcher
+        for statement in policy["Statement"]
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    assert dispatcher_actions == {"dynamodb:Query", "sqs:SendMessage"}
+
+
+def check_outputs(template: Template) -> None:
+    outputs = template["Outputs"]
+    assert "execute-api" in sub_text(outputs["ApiUrl"]["Value"])
+    for name, path in (
+        ("InitiationUri", "/oauth/start"),
+        ("RedirectUri", "/oauth/callback"),
+        ("SettingsUri", "/settings"),
+    ):
+        assert sub_text(outputs[name]["Value"]).endswith(path), name
+        assert ("GET", path) in EXPECTED_ROUTES
+
+
+CHECKS: list[Callable[[Template], None]] = [
+    check_globals_runtime,
+    check_settings_environment,
+    check_tracing_parameter,
+    check_layer,
+    check_routes,
+    check_worker_queue,
+    check_schedule,
+    check_table,
+    check_key,
+    check_secrets,
+    check_parameters,
+    check_policies_scoped,
+    check_function_permissions,
+    check_outputs,
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def template() -> Template:
+    return load_template()
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__.removeprefix("check_"))
+def test_template_keeps_invariant(template: Template, check: Callable[[Template], None]) -> None:
+    check(copy.deepcopy(template))
+
+
+def _resources(template: Template) -> Any:
+    return template["Resources"]
+
+
+def _properties(template: Template, name: str) -> Any:
+    return template["Resources"][name]["Properties"]
+
+
+def _statements(template: Template, name: str) -> Any:
+    return _properties(template, name)["Policies"][0]["Statement"]
+
+
+def _worker_event(template: Template) -> Any:
+    return _properties(template, WORKER)["Events"]["Queue"]["Properties"]
+
+
+def _schedule_event(template: Template) -> Any:
+    return _properties(template, DISPATCHER)["Events"]["Schedule"]["Properties"]
+
+
+def _first(statements: list[dict[str, Any]], service: str) -> dict[str, Any]:
+    return next(s for s in statements if str(s["Action"]).count(f"{service}:"))
+
+
+# (description, mutation, the check that must object)
+MUTATIONS: list[tuple[str, Callable[[Template], object], Callable[[Template], None]]] = [
+    (
+        "runtime 3.12",
+        lambda t: t["Globals"]["Function"].update(Runtime="python3.12"),
+        check_globals_runtime,
+    ),
+    (
+        "x86_64",
+        lambda t: t["Globals"]["Function"].update(Architectures=["x86_64"]),
+        check_globals_runtime,
+    ),
+    (
+        "function overrides architecture",
+        lambda t: _properties(t, WORKER).update(Architectures=["x86_64"]),
+        check_globals_runtime,
+    ),
+    (
+        "no Powertools service name",
+        lambda t: t["Globals"]["Function"]["Environment"]["Variables"].pop(
+            "POWERTOOLS_SERVICE_NAME"
+        ),
+        check_globals_runtime,
+    ),
+    (
+        "no TABLE_NAME",
+        lambda t: t["Globals"]["Function"]["Environment"]["Variables"].pop("TABLE_NAME"),
+        check_settings_environment,
+    ),
+    (
+        "no PUBLIC_BASE_URL",
+        lambda t: t["Globals"]["Function"]["Environment"]["Variables"].pop("PUBLIC_BASE_URL"),
+        check_settings_environment,
+    ),
+    (
+        "tracing always on",
+        lambda t: t["Globals"]["Function"].update(Tracing="Active"),
+        check_tracing_parameter,
+    ),
+    (
+        "layer built for x86_64",
+        lambda t: t["Resources"]["SharedLayer"]["Metadata"].update(BuildArchitecture="x86_64"),
+        check_layer,
+    ),
+    (
+        "layer built another way",
+        lambda t: t["Resources"]["SharedLayer"]["Metadata"].update(BuildMethod="makefile"),
+        check_layer,
+    ),
+    (
+        "a route missing",
+        lambda t: _properties(t, "SettingsFunction")["Events"].pop("SyncNow"),
+        check_routes,
+    ),
+    (
+        "a route on the wrong function",
+        lambda t: _properties(t, "HealthFunction")["Events"].update(
+            Extra=_properties(t, "DisconnectFunction")["Events"].pop("Disconnect")
+        ),
+        check_routes,
+    ),
+    (
+        "a route with another method",
+        lambda t: _properties(t, "OAuthFunction")["Events"]["Callback"]["Properties"].update(
+            Method="POST"
+        ),
+        check_routes,
+    ),
+    (
+        "an extra route",
+        lambda t: _properties(t, "HealthFunction")["Events"].update(
+            Extra={
+                "Type": "HttpApi",
+                "Properties": {"ApiId": {"Ref": "HttpApi"}, "Method": "GET", "Path": "/debug"},
+            }
+        ),
+        check_routes,
+    ),
+    (
+        "visibility below 6x timeout",
+        lambda t: _properties(t, "SyncQueue").update(
+            VisibilityTimeout=int(_properties(t, WORKER)["Timeout"]) * 6 - 1
+        ),
+        check_worker_queue,
+    ),
+    (
+        "worker timeout raised alone",
+        lambda t: _properties(t, WORKER).update(
+            Timeout=int(_properties(t, "SyncQueue")["VisibilityTimeout"]) // 6 + 1
+        ),
+        check_worker_queue,
+    ),
+    (
+        "worker timeout above 300",
+        lambda t: (
+            _properties(t, WORKER).update(Timeout=301),
+            _properties(t, "SyncQueue").update(VisibilityTimeout=6 * 301),
+        ),
+        check_worker_queue,
+    ),
+    (
+        "maxReceiveCount 3",
+        lambda t: _properties(t, "SyncQueue")["RedrivePolicy"].update(maxReceiveCount=3),
+        check_worker_queue,
+    ),
+    ("no redrive", lambda t: _properties(t, "SyncQueue").pop("RedrivePolicy"), check_worker_queue),
+    (
+        "no partial batch responses",
+        lambda t: _worker_event(t).pop("FunctionResponseTypes"),
+        check_worker_queue,
+    ),
+    ("no maximum concurrency", lambda t: _worker_event(t).pop("ScalingConfig"), check_worker_queue),
+    ("no schedule retry policy", lambda t: _schedule_event(t).pop("RetryPolicy"), check_schedule),
+    ("no schedule DLQ", lambda t: _schedule_event(t).pop("DeadLetterConfig"), check_schedule),
+    (
+        "fixed rate",
+        lambda t: _schedule_event(t).update(ScheduleExpression="rate(60 minutes)"),
+        check_schedule,
+    ),
+    (
+        "classic schedule",
+        lambda t: _properties(t, DISPATCHER)["Events"]["Schedule"].update(Type="Schedule"),
+        check_schedule,
+    ),
+    (
+        "provisioned table",
+        lambda t: _properties(t, "Table").update(BillingMode="PROVISIONED"),
+        check_table,
+    ),
+    (
+        "no PITR",
+        lambda t: _properties(t, "Table").pop("PointInTimeRecoverySpecification"),
+        check_table,
+    ),
+    ("no TTL", lambda t: _properties(t, "Table").pop("TimeToLiveSpecification"), check_table),
+    (
+        "TTL renamed",
+        lambda t: _properties(t, "Table")["TimeToLiveSpecification"].update(
+            AttributeName="expires"
+        ),
+        check_table,
+    ),
+    ("no SSE", lambda t: _properties(t, "Table").pop("SSESpecification"), check_table),
+    ("no GSI", lambda t: _properties(t, "Table").pop("GlobalSecondaryIndexes"), check_table),
+    (
+        "GSI projects everything",
+        lambda t: _properties(t, "Table")["GlobalSecondaryIndexes"][0].update(
+            Projection={"ProjectionType": "ALL"}
+        ),
+        check_table,
+    ),
+    (
+        "no key rotation",
+        lambda t: _properties(t, "CredentialsKey").pop("EnableKeyRotation"),
+        check_key,
+    ),
+    ("no key policy", lambda t: _properties(t, "CredentialsKey").pop("KeyPolicy"), check_key),
+    (
+        "key trusts everyone",
+        lambda t: _properties(t, "CredentialsKey")["KeyPolicy"]["Statement"][0].update(
+            Principal="*"
+        ),
+        check_key,
+    ),
+    ("no session key secret", lambda t: _resources(t).pop("SessionSigningKey"), check_secrets),
+    ("no production URLs", lambda t: t["Mappings"]["Pleo"].pop("production"), check_parameters),
+    (
+        "no rate budget parameter",
+        lambda t: t["Parameters"].pop("PleoRateBudgetPerMinute"),
+        check_parameters,
+    ),
+    (
+        "DynamoDB on every table",
+        lambda t: _first(_statements(t, "OAuthFunction"), "dynamodb").update(Resource="*"),
+        check_policies_scoped,
+    ),
+    (
+        "DynamoDB on every index",
+        lambda t: _first(_statements(t, "OAuthFunction"), "dynamodb").update(
+            Resource=[{"Fn::GetAtt": ["Table", "Arn"]}, {"Fn::Sub": "${Table.Arn}/index/*"}]
+        ),
+        check_policies_scoped,
+    ),
+    (
+        "DynamoDB wildcard action",
+        lambda t: _first(_statements(t, WORKER), "dynamodb").update(Action="dynamodb:*"),
+        check_policies_scoped,
+    ),
+    (
+        "KMS on every key",
+        lambda t: _first(_statements(t, WORKER), "kms").update(Resource="*"),
+        check_policies_scoped,
+    ),
+    (
+        "KMS without context",
+        lambda t: _first(_statements(t, WORKER), "kms").pop("Condition"),
+        check_policies_scoped,
+    ),
+    (
+        "SQS on a literal ARN",
+        lambda t: _first(_statements(t, DISPATCHER), "sqs").update(
+            Resource="arn:aws:sqs:eu-west-1:123456789012:x"
+        ),
+        check_policies_scoped,
+    ),
+    (
+        "SQS on the table",
+        lambda t: _first(_statements(t, DISPATCHER), "sqs").update(
+            Resource={"Fn::GetAtt": ["Table", "Arn"]}
+        ),
+        check_policies_scoped,
+    ),
+    (
+        "secrets by wildcard",
+        lambda t: _first(_statements(t, "SettingsFunction"), "secretsmanager").update(
+            Resource={"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:*"}
+        ),
+        check_policies_scoped,
+    ),
+    (
+        "a managed policy",
+        lambda t: _properties(t, "SettingsFunction")["Policies"].append("AmazonDynamoDBFullAccess"),
+        check_policies_scoped,
+    ),
+    (
+        "a SAM policy template",
+        lambda t: _properties(t, "SettingsFunction")["Policies"].append(
+            {"DynamoDBCrudPolicy": {"TableName": {"Ref": "Table"}}}
+        ),
+        check_policies_scoped,
+    ),
+    (
+        "health gains a policy",
+        lambda t: _properties(t, "HealthFunction").update(
+            Policies=copy.deepcopy(_properties(t, "OAuthFunction")["Policies"])
+        ),
+        check_function_permissions,
+    ),
+    (
+        "dispatcher gains KMS",
+        lambda t: _statements(t, DISPATCHER).append(
+            copy.deepcopy(_first(_statements(t, WORKER), "kms"))
+        ),
+        check_function_permissions,
+    ),
+    ("no Settings URI", lambda t: t["Outputs"].pop("SettingsUri"), check_outputs),
+    ("no API URL", lambda t: t["Outputs"].pop("ApiUrl"), check_outputs),
+    (
+        "Redirect URI to the wrong path",
+        lambda t: t["Outputs"]["RedirectUri"]["Value"]["Fn::Sub"].__setitem__(
+            0, "${Base}/oauth/start"
+        ),
+        check_outputs,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "check"),
+    [pytest.param(mutate, check, id=description) for description, mutate, check in MUTATIONS],
+)
+def test_each_check_catches_its_mutation(
+    template: Template,
+    mutate: Callable[[Template], object],
+    check: Callable[[Template], None],
+) -> None:
+    broken = copy.deepcopy(template)
+    mutate(broken)
+    with pytest.raises((AssertionError, KeyError, TypeError, ValueError)):
+        check(broken)
+
+
+def test_every_check_has_a_mutation() -> None:
+    assert {check for _, _, check in MUTATIONS} == set(CHECKS)
+
+
+def test_cfn_lint_finds_nothing() -> None:
+    """Errors, warnings and informational findings alike: the template stays clean."""
+    matches = lint_file(Path(TEMPLATE), config=ManualArgs(include_checks=["I"]))
+    assert [str(match) for match in matches] == []
