@@ -467,6 +467,11 @@ def main() -> int:
         if distributions(measured_dir / LAYER / "python") != distributions(real_layer):
             print("the host build's packages differ from the deployed build's", file=sys.stderr)
             return 1
+    shipped = {path.name for path in real_layer.iterdir()}
+    if "pleo_connector" not in shipped or shipped & {"boto3", "botocore"}:
+        print(f"{real_layer.relative_to(ROOT)}: must hold pleo_connector and no boto3/botocore "
+              "(the runtime has them)", file=sys.stderr)  # fmt: skip
+        return 1
     runtime = runtime_directory()
 
     all_targets = targets(template, measured_dir, runtime)

@@ -97,9 +97,7 @@ class DemoContext:
         opener = urllib.request.build_opener(_NoRedirect)
         try:
             with opener.open(request, timeout=60) as response:
-                return HttpAnswer(
-                    response.status, dict(response.headers), response.read().decode()
-                )
+                return HttpAnswer(response.status, dict(response.headers), response.read().decode())
         except urllib.error.HTTPError as error:
             return HttpAnswer(error.code, dict(error.headers), error.read().decode())
 
@@ -107,11 +105,12 @@ class DemoContext:
         import boto3
 
         endpoint = self.target.dynamodb_url if service == "dynamodb" else self.target.moto_url
-        return boto3.session.Session(
+        session: Any = boto3.session.Session(
             aws_access_key_id="local",
             aws_secret_access_key="local",  # noqa: S106 - the stand-ins accept anything
             region_name=LOCAL_REGION,
-        ).client(service, endpoint_url=endpoint)
+        )
+        return session.client(service, endpoint_url=endpoint)
 
     def invoker(self) -> Invoker:
         """A fresh invoker with the world's environment, like `local.world invoke` uses."""
@@ -193,8 +192,9 @@ def step_sqs_message(context: DemoContext) -> list[str]:
         lambda e: e.get("source") == "sqs" and message_id in e.get("message_ids", [])
     )
     outcome = (
-        f"error {entry['error']}" if entry.get("error") else f"deleted {entry['deleted']}, "
-        f"left for a retry {entry['failed']}"
+        f"error {entry['error']}"
+        if entry.get("error")
+        else f"deleted {entry['deleted']}, left for a retry {entry['failed']}"
     )
     return [
         f"sent message {message_id} to {queue_url.rsplit('/', 1)[-1]}",
@@ -294,4 +294,3 @@ def _tail(path: Path, lines: int = 30) -> str:
     except FileNotFoundError:
         return ""
     return "--- last lines of the world log ---\n" + "\n".join(text) + "\n"
-

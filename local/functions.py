@@ -51,8 +51,8 @@ class FunctionSpec:
 
 
 def translations(resources: LocalResources | None) -> dict[str, Any]:
-    """What `!Ref` and `!GetAtt ....Arn` of each created resource mean locally, in the form SAM CLI's
-    intrinsic resolver takes (where `sam local` would otherwise leave the logical ID)."""
+    """What `!Ref` and `!GetAtt ....Arn` of each created resource mean locally, in the form that SAM
+    CLI's intrinsic resolver takes (where `sam local` would otherwise leave the logical ID)."""
     if resources is None:
         return {}
     values: dict[str, Any] = {

@@ -139,8 +139,11 @@ class _Worker:
             start_new_session=True,
         )
         self._answers: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        assert self.process.stdout is not None and self.process.stderr is not None
-        threading.Thread(target=self._read_answers, args=(self.process.stdout,), daemon=True).start()
+        assert self.process.stdout is not None
+        assert self.process.stderr is not None
+        threading.Thread(
+            target=self._read_answers, args=(self.process.stdout,), daemon=True
+        ).start()
         threading.Thread(
             target=log.relay, args=(spec.name, self.process.stderr), daemon=True
         ).start()
@@ -259,10 +262,9 @@ class _LogSink:
     def write(self, line: str) -> None:
         if self.stream is None:
             return
-        with self._lock:
-            with contextlib.suppress(ValueError, OSError):
-                self.stream.write(line + "\n")
-                self.stream.flush()
+        with self._lock, contextlib.suppress(ValueError, OSError):
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
 
 @dataclass
@@ -383,4 +385,3 @@ def world_environment_builder(
         return lambda_environment(spec, overrides, placeholders, aws_env)
 
     return build
-

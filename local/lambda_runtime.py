@@ -9,7 +9,7 @@ layers, as Lambda's /var/task and /opt/python. Standard library only, for the sa
         --layer layers/shared --function-name HealthFunction --memory 256
 
 Protocol (the invoker in local/invoker.py is the other end):
-- at start, one line: {"ready": true, "init_ms": ...} or {"init_error": {errorType, errorMessage, ...}};
+- at start, one line: {"ready": true, "init_ms": ...} or {"init_error": {errorType, ...}};
 - per request line {"request_id", "event", "deadline_ms"} one answer line:
   {"request_id", "result": ...} or {"request_id", "error": {errorMessage, errorType, stackTrace}}.
 Answers go to a private copy of the original stdout; anything the handler prints goes to stderr
@@ -85,9 +85,8 @@ def _load_handler(code_dir: str, layers: list[str], handler: str) -> Any:
         module = importlib.import_module(module_name)
     except Exception as error:
         raise _InitError(
-            error_payload(
-                error, "Runtime.ImportModuleError"
-            ) | {"errorMessage": f"Unable to import module '{module_name}': {error}"}
+            error_payload(error, "Runtime.ImportModuleError")
+            | {"errorMessage": f"Unable to import module '{module_name}': {error}"}
         ) from error
     function = getattr(module, function_name, None)
     if not callable(function):
@@ -153,7 +152,12 @@ def serve(args: argparse.Namespace) -> int:
                 )
         except Exception as error:
             traceback.print_exc()
-            answer({"request_id": request_id, "error": error_payload(error) | {"requestId": request_id}})
+            answer(
+                {
+                    "request_id": request_id,
+                    "error": error_payload(error) | {"requestId": request_id},
+                }
+            )
         sys.stdout.flush()
         sys.stderr.flush()
     return 0

@@ -20,7 +20,7 @@ from local.services import LOCAL_REGION
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
 
 
-class _CfnLoader(yaml.SafeLoader):
+class _CfnLoader(yaml.SafeLoader):  # type: ignore[misc]
     """Reads CloudFormation's short-form tags (!Ref, !GetAtt, !Sub, ...) as their long form."""
 
 
@@ -35,7 +35,7 @@ def _construct_intrinsic(
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        value = loader.construct_mapping(node, deep=True)
     return {name: value}
 
 
@@ -135,8 +135,8 @@ def create_all(
     secret_values = secret_values or {}
     session = boto3.session.Session(
         aws_access_key_id="local",
-        aws_secret_access_key="local",
-        region_name=LOCAL_REGION,  # noqa: S106
+        aws_secret_access_key="local",  # noqa: S106 - the stand-ins accept anything
+        region_name=LOCAL_REGION,
     )
     created = LocalResources(prefix=prefix)
 
@@ -155,7 +155,7 @@ def create_all(
     for logical, resource in ordered:
         url = sqs.create_queue(
             QueueName=f"{prefix}-{logical}",
-            Attributes=_queue_attributes(resource.get("Properties", {}), created.queue_arns),
+            Attributes=_queue_attributes(resource.get("Properties", {}), created.queue_arns),  # type: ignore[arg-type]
         )["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
             "QueueArn"

@@ -88,7 +88,8 @@ def function_specs(
 
 def function_not_found(name: str) -> Exception:
     """The exception LocalApigwService turns into its 502 "no function" answer."""
-    return FunctionNotFound(f"Unable to find a function with name '{name}'")
+    error: Exception = FunctionNotFound(f"Unable to find a function with name '{name}'")
+    return error
 
 
 def api_routes(template: Path, translations: dict[str, Any] | None = None) -> list[Any]:
@@ -123,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.routes:
         routes = api_routes(args.template.resolve(), json.loads(args.translations))
         json.dump(
-            sorted([method, route.path, route.function_name, route.payload_format_version or "2.0"]
-                   for route in routes for method in route.methods),
+            sorted(
+                [method, route.path, route.function_name, route.payload_format_version or "2.0"]
+                for route in routes
+                for method in route.methods
+            ),
             sys.stdout,
         )
         return 0

@@ -7,6 +7,7 @@ EventBridge Scheduler; a handler should need nothing from it beyond "it is time"
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import uuid
@@ -71,7 +72,7 @@ def scheduled_event(schedule: Schedule, now: datetime | None = None) -> dict[str
 
 
 class Scheduler:
-    """Fires one schedule at its rate (or `rate_seconds_override`) and whenever `fire_soon()` asks."""
+    """Fires one schedule at its rate (or `rate_seconds_override`), and when `fire_soon()` asks."""
 
     def __init__(
         self,
@@ -89,7 +90,9 @@ class Scheduler:
         self._thread: threading.Thread | None = None
 
     def fire(self) -> Invocation:
-        invocation = self.invoker.invoke(self.schedule.function_name, scheduled_event(self.schedule))
+        invocation = self.invoker.invoke(
+            self.schedule.function_name, scheduled_event(self.schedule)
+        )
         if self.on_fire is not None:
             self.on_fire(self.schedule, invocation)
         return invocation
@@ -110,10 +113,10 @@ class Scheduler:
             if self._stop.is_set():
                 return
             self._wake.clear()
-            try:
+            with contextlib.suppress(
+                Exception
+            ):  # the world is stopping; or the next period retries
                 self.fire()
-            except Exception:  # the world is stopping; the next period tries again
-                continue
 
     def stop(self) -> None:
         self._stop.set()

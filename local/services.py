@@ -25,7 +25,7 @@ LOCAL_REGION = "eu-west-1"
 # Credentials that only the local stand-ins accept: no AWS account is ever reached.
 LOCAL_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - moto and DynamoDB Local accept anything
+    "AWS_SECRET_ACCESS_KEY": "local",  # moto and DynamoDB Local accept anything
     "AWS_DEFAULT_REGION": LOCAL_REGION,
     "AWS_REGION": LOCAL_REGION,
     "AWS_EC2_METADATA_DISABLED": "true",
@@ -40,7 +40,7 @@ def cache_dir() -> Path:
 
 
 def free_port() -> int:
-    """A loopback port nobody listens on right now (for tests that must not clash with `make up`)."""
+    """A loopback port nobody listens on now (tests must not clash with a person's `make up`)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

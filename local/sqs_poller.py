@@ -1,7 +1,8 @@
 """Feed a function from an SQS queue with Lambda's event source mapping semantics.
 
 What it keeps from Lambda:
-- batches of up to the template's `BatchSize`, one poller per unit of `ScalingConfig.MaximumConcurrency`;
+- batches of up to the template's `BatchSize`, one poller thread per unit of
+  `ScalingConfig.MaximumConcurrency`;
 - a function error leaves the whole batch on the queue; with `ReportBatchItemFailures` only the
   messages listed in `batchItemFailures` stay, the rest are deleted (an invalid response fails the
   whole batch, as Lambda does);
@@ -63,7 +64,9 @@ class SqsSource:
     report_batch_item_failures: bool
 
 
-def sqs_sources(specs: dict[str, FunctionSpec], queue_urls_by_arn: dict[str, str]) -> list[SqsSource]:
+def sqs_sources(
+    specs: dict[str, FunctionSpec], queue_urls_by_arn: dict[str, str]
+) -> list[SqsSource]:
     """Every SQS event of the template whose queue exists locally."""
     sources = []
     for spec in specs.values():

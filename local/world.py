@@ -1,4 +1,4 @@
-"""The local world: everything the app needs to run on one machine, with no Docker and no AWS account.
+"""The local world: all the app needs to run on one machine, with no Docker and no AWS account.
 
     .venv-sam/bin/python -m local.world up              start it and leave it running (Ctrl-C stops)
     .venv-sam/bin/python -m local.world down            stop the one `up` started (from anywhere)
@@ -315,7 +315,9 @@ class World:
         specs = load_function_specs(config.template, backing.resources, config.base_dir)
         self.invoker = Invoker(
             specs,
-            environment_builder(config, backing.dynamodb_url, backing.moto_url, backing.emulator_url),
+            environment_builder(
+                config, backing.dynamodb_url, backing.moto_url, backing.emulator_url
+            ),
             log=self.out,
         )
         api = LocalApi(
@@ -402,7 +404,8 @@ class World:
             period = f"every {scheduler.period_s} s" if scheduler.period_s else "on demand only"
             lines.append(
                 f"  schedule           {scheduler.schedule.expression} -> "
-                f"{scheduler.schedule.function_name} ({period}; `python -m local.world fire-schedule` fires it now)"
+                f"{scheduler.schedule.function_name} ({period}; fire it now: "
+                "`python -m local.world fire-schedule`)"
             )
         lines.append(f"  table              {', '.join(self.backing.resources.tables.values())}")
         lines.append(f"  logs and state     {self.config.state_dir}")
@@ -441,7 +444,7 @@ def cmd_up(config: WorldConfig) -> int:
     if existing is not None:  # a crashed world: clear what it left
         kill_groups(list(existing.get("process_groups", {}).values()), timeout=5)
         config.state_file.unlink(missing_ok=True)
-    wanted = {name: port for name, port in config.ports.items()}
+    wanted = dict(config.ports)
     if not emulator_available():
         wanted.pop("emulator")
     busy = [f"{name} port {port}" for name, port in wanted.items() if port_in_use(port)]
@@ -569,7 +572,9 @@ def world_or_temporary(config: WorldConfig, out: TextIO = sys.stderr) -> Iterato
     )
     backing = start_backing(temporary, None, out=out)
     try:
-        yield Target(backing.dynamodb_url, backing.moto_url, backing.emulator_url, backing.resources)
+        yield Target(
+            backing.dynamodb_url, backing.moto_url, backing.emulator_url, backing.resources
+        )
     finally:
         backing.stop()
 
@@ -664,7 +669,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--env-vars",
         type=Path,
         default=DEFAULT_OVERRIDES,
-        help="environment overrides in `sam local --env-vars` format (default local/env.local.json)",
+        help="environment overrides, `sam local --env-vars` format (default local/env.local.json)",
     )
     common.add_argument(
         "--sqs-visibility-timeout",

@@ -1,4 +1,5 @@
-"""Placeholder until the dispatcher lands: dispatches nothing, so the local world and the demo run."""
+"""Placeholder until the dispatcher lands: it dispatches nothing, so that the local world and the
+demo run."""
 
 from __future__ import annotations
 

@@ -365,7 +365,7 @@ class Api:
     def delete_tag(self, request: Request, principal: Principal, tagId: str) -> Response:
         tag = self._tag(principal, tagId)
         del self.world.tags[tag["id"]]
-        return no_content()
+        return ok({})  # the document: a `default` JSON body without schema
 
     def _bulk_tags(self, principal: Principal, body: dict[str, Any]) -> list[dict[str, Any]]:
         self.company(principal, _required_str(body, "companyId"))
@@ -504,7 +504,7 @@ class Api:
     def delete_tax_code(self, request: Request, principal: Principal, taxCodeId: str) -> Response:
         record = self._tax_code(principal, taxCodeId)
         del self.world.tax_codes[record["id"]]
-        return no_content()
+        return ok({})  # the document: a `default` JSON body without schema
 
     def search_tax_codes(self, request: Request, principal: Principal) -> Response:
         company_id = self.company(principal, request.arg("company_id"))

@@ -32,9 +32,9 @@ class Control:
 
     def put_settings(self, request: Request) -> Response:
         values = request.json_object()
-        unknown = self.world.settings.update(values)
-        if unknown:
-            return bad_request(f"unknown settings: {', '.join(sorted(unknown))}")
+        problems = self.world.settings.update(values)
+        if problems:
+            return bad_request("; ".join(problems))
         if "fault_seed" in values:
             self.world.random.seed(values["fault_seed"])
         if "rate_limit_per_minute" in values:

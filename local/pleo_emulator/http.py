@@ -213,6 +213,7 @@ class Application:
 def make_handler(app: Application) -> type[BaseHTTPRequestHandler]:
     class EmulatorRequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body leave in separate writes
         server_version = "PleoEmulator/1"
         sys_version = ""
 

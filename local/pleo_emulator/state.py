@@ -69,14 +69,50 @@ class Settings:
     fault_seed: int | None = None
 
     def update(self, values: dict[str, Any]) -> list[str]:
-        """Apply known keys; return the unknown ones."""
-        unknown = []
+        """Apply every value, or none: return the problems (unknown keys, wrong types)."""
+        problems = []
         for key, value in values.items():
-            if key not in self.__dataclass_fields__:
-                unknown.append(key)
+            if key not in SETTING_TYPES:
+                problems.append(f"unknown setting {key}")
                 continue
-            setattr(self, key, value)
-        return unknown
+            expected, nullable = SETTING_TYPES[key]
+            if value is None:
+                if not nullable:
+                    problems.append(f"{key} must not be null")
+            elif isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
+                problems.append(f"{key} must be {expected.__name__}")
+            elif isinstance(value, int) and value < SETTING_MINIMUM.get(key, value):
+                problems.append(f"{key} must be at least {SETTING_MINIMUM[key]}")
+        if not problems:
+            for key, value in values.items():
+                setattr(self, key, value)
+        return problems
+
+
+# setting -> (type, may be null)
+SETTING_TYPES: dict[str, tuple[type, bool]] = {
+    "access_token_ttl_s": (int, False),
+    "refresh_token_ttl_s": (int, True),
+    "code_ttl_s": (int, False),
+    "consent_ttl_s": (int, False),
+    "rate_limit_per_minute": (int, True),
+    "auto_approve": (bool, False),
+    "auto_approve_company_id": (str, True),
+    "issuer_param": (bool, False),
+    "validate_requests": (bool, False),
+    "page_default_limit": (int, False),
+    "page_max_limit": (int, False),
+    "fault_seed": (int, True),
+}
+SETTING_MINIMUM = {
+    "access_token_ttl_s": 1,
+    "refresh_token_ttl_s": 1,
+    "code_ttl_s": 1,
+    "consent_ttl_s": 1,
+    "rate_limit_per_minute": 0,
+    "page_default_limit": 1,
+    "page_max_limit": 1,
+}
 
 
 @dataclass

@@ -16,14 +16,14 @@ from tests.e2e.conftest import RunningWorld
 
 pytestmark = pytest.mark.e2e
 
-EXTRA_FUNCTION = '''
+EXTRA_FUNCTION = """
 def handler(event, context):
     return {
         "statusCode": 200,
         "headers": {"content-type": "text/plain"},
         "body": "extra route served by " + context.function_name + " for " + event["rawPath"],
     }
-'''
+"""
 
 EXTRA_RESOURCE = """\
   ExtraRouteFunction:

@@ -13,7 +13,7 @@ from local.invoker import FunctionNotFoundError, Invoker, lambda_environment
 
 pytestmark = pytest.mark.integration
 
-HANDLERS = '''
+HANDLERS = """
 import os, sys, time
 
 LOADED_AT = time.time()
@@ -42,7 +42,7 @@ def boom(event, context):
 
 def sleepy(event, context):
     time.sleep(10)
-'''
+"""
 
 
 @pytest.fixture

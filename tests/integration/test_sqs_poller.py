@@ -144,7 +144,7 @@ def queue_world(
 
 
 def _bind_queue(events: dict[str, Any], queue_arn: str) -> dict[str, Any]:
-    bound = json.loads(json.dumps(events))
+    bound: dict[str, Any] = json.loads(json.dumps(events))
     for event in bound.values():
         if event["Type"] == "SQS":
             event["Properties"]["Queue"] = queue_arn
@@ -205,4 +205,3 @@ def test_a_message_that_keeps_failing_moves_to_the_dead_letter_queue(
         QueueUrl=queue_world.resources.queue_urls["WorkDeadLetterQueue"], MaxNumberOfMessages=10
     )["Messages"]
     assert [message["MessageId"] for message in dead] == [failing]
-

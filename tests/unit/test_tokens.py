@@ -22,6 +22,7 @@ from pleo_connector.store.installations import InstallationRecord, InstallationR
 from pleo_connector.tokens import (
     CredentialsNotFoundError,
     GrantRevokedError,
+    TokenRefreshBusyError,
     TokenStore,
     WrongCredentialKindError,
 )
@@ -388,3 +389,34 @@ def test_delete_forgets_the_credentials(world: World) -> None:
 
     with pytest.raises(CredentialsNotFoundError):
         store.api_key(INSTALLATION)
+
+
+def test_idle_grants_are_found_through_the_index_and_refreshed(world: World) -> None:
+    store = world.store()
+    store.save_oauth_tokens("old-live", Tokens("a", "refresh-0", 900))
+    store.save_oauth_tokens("old-dead", Tokens("a", "refresh-revoked-at-pleo", 900))
+    store.save_api_key("old-key", "key")
+    world.clock.advance(10 * 86400)
+    store.save_oauth_tokens("recent", Tokens("a", "refresh-recent", 900))
+    world.clock.advance(86400)
+
+    report = asyncio.run(store.refresh_idle_grants(idle_after_s=5 * 86400))
+
+    assert report.refreshed == ["old-live"]
+    assert report.revoked == ["old-dead"]
+    assert report.failed == []
+    assert sorted(world.server.calls) == ["refresh-0", "refresh-revoked-at-pleo"]
+    # Refreshed and dead grants both leave the idle list; the next run has nothing to do.
+    again = asyncio.run(store.refresh_idle_grants(idle_after_s=5 * 86400))
+    assert (again.refreshed, again.revoked) == ([], [])
+    assert len(world.server.calls) == 2
+
+
+def test_a_waiter_gives_up_on_a_lease_that_outlasts_its_patience(world: World) -> None:
+    world.save_expired_grant()
+    world.repo.acquire_lease(INSTALLATION, "slow", now=world.clock.now, until=world.clock.now + 30)
+
+    with pytest.raises(TokenRefreshBusyError):
+        asyncio.run(world.store(max_wait_s=5).access_token(INSTALLATION))
+
+    assert world.server.calls == []

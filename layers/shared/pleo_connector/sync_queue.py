@@ -45,7 +45,7 @@ class SyncQueue:
     def _client(self) -> SQSClient:
         if self._injected is not None:
             return self._injected
-        import boto3  # noqa: PLC0415 - imported on first use to keep cold starts short
+        import boto3
 
         return boto3.client("sqs")
 
@@ -76,5 +76,7 @@ class SyncQueue:
         failed = response.get("Failed", [])
         if failed:
             codes = sorted({entry.get("Code", "unknown") for entry in failed})
-            raise RuntimeError(f"{len(failed)} of {len(batch)} sync messages were not sent: {codes}")
+            raise RuntimeError(
+                f"{len(failed)} of {len(batch)} sync messages were not sent: {codes}"
+            )
         return len(batch)

@@ -26,6 +26,7 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from pleo_connector.crypto import CredentialCipher, CredentialDecryptError
@@ -78,6 +79,13 @@ class GrantRevokedError(CredentialError):
 
 class TokenRefreshBusyError(CredentialError):
     """Another process held the refresh lease for longer than this caller could wait; transient."""
+
+
+@dataclass
+class IdleRefreshReport:
+    refreshed: list[str] = field(default_factory=list)
+    revoked: list[str] = field(default_factory=list)  # the user must reconnect these
+    failed: list[str] = field(default_factory=list)  # transient: the next run tries again
 
 
 class TokenStore:
@@ -168,6 +176,30 @@ class TokenStore:
         await self._obtain(installation_id, idle)
         return True
 
+    async def refresh_idle_grants(
+        self, idle_after_s: float = DEFAULT_IDLE_REFRESH_AFTER_S, limit: int | None = None
+    ) -> IdleRefreshReport:
+        """Refresh every grant idle for longer than `idle_after_s` (at most `limit` of them), for
+        a periodic job. Dead grants are reported, for the caller to mark their installations."""
+        report = IdleRefreshReport()
+        for count, installation_id in enumerate(
+            self._repo.iter_idle_grants(self._clock() - idle_after_s)
+        ):
+            if limit is not None and count >= limit:
+                break
+            try:
+                if await self.refresh_if_idle(installation_id, idle_after_s):
+                    report.refreshed.append(installation_id)
+            except (GrantRevokedError, CredentialDecryptError):
+                report.revoked.append(installation_id)
+            except Exception as error:  # one bad grant must not stop the others
+                logger.warning(
+                    "idle grant refresh failed",
+                    extra={"installation_id": installation_id, "error_type": type(error).__name__},
+                )
+                report.failed.append(installation_id)
+        return report
+
     # --- the single-flight refresh ---------------------------------------------------------------
 
     def _needs_refresh(self, credential: StoredCredential, now: float) -> bool:
@@ -197,6 +229,9 @@ class TokenStore:
                     )
                     if token is not None:
                         return token
+                    # A peer changed the grant, or the lease was too short: look again at once.
+                    if self._clock() >= give_up_at:
+                        raise TokenRefreshBusyError("the grant kept changing while refreshing")
                     credential = self._read_oauth(installation_id)
                     continue
                 if not needs_refresh(credential, self._clock()):

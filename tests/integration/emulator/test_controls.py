@@ -177,3 +177,15 @@ def test_launcher_imports_only_the_standard_library() -> None:
     )
 
     assert result.stdout.strip() == "[]"
+
+
+def test_settings_are_validated_all_or_nothing(emulator: RunningEmulator) -> None:
+    response = httpx.put(
+        f"{emulator.url}/_emulator/settings",
+        json={"access_token_ttl_s": 5, "rate_limit_per_minute": "many", "colour": "red"},
+    )
+
+    assert response.status_code == 400
+    assert "rate_limit_per_minute" in response.json()["message"]
+    assert "colour" in response.json()["message"]
+    assert emulator.control.settings()["access_token_ttl_s"] == 3600

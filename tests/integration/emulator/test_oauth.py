@@ -16,6 +16,7 @@ from tests.support.emulator import (
     RunningEmulator,
     consent_form_fields,
 )
+from tests.support.openapi_contract import assert_conforms
 
 pytestmark = pytest.mark.integration
 
@@ -51,9 +52,11 @@ def refresh(emulator: RunningEmulator, refresh_token: str) -> httpx.Response:
 
 
 def introspection_call(emulator: RunningEmulator, bearer: str) -> int:
-    return httpx.get(
+    response = httpx.get(
         f"{emulator.url}/v1/introspect", headers={"Authorization": f"Bearer {bearer}"}
-    ).status_code
+    )
+    assert_conforms(response)
+    return response.status_code
 
 
 def callback_query(response: httpx.Response) -> dict[str, list[str]]:

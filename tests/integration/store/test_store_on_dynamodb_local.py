@@ -111,3 +111,16 @@ def test_only_one_of_many_concurrent_lease_requests_wins(table: DynamoTable, uni
         )
 
     assert sum(attempt.acquired for attempt in attempts) == 1
+
+
+def test_idle_grants_query_on_the_real_index(table: DynamoTable, unique: str) -> None:
+    now = time.time()
+    repo = CredentialRepository(table, clock=lambda: now - 40 * 86400)
+    repo.save_oauth(f"{unique}-idle", access_token=b"a", refresh_token=b"r", expires_at=0)
+    CredentialRepository(table).save_oauth(
+        f"{unique}-fresh", access_token=b"a", refresh_token=b"r", expires_at=0
+    )
+
+    idle = [found for found in repo.iter_idle_grants(now - 30 * 86400) if found.startswith(unique)]
+
+    assert idle == [f"{unique}-idle"]

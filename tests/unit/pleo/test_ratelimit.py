@@ -107,3 +107,15 @@ async def test_a_429_lowers_the_budget_of_the_transport(
 
     assert budget.current_rate_per_min < 60
     assert clock.sleeps[-1] == 2.0  # the retry waited for a token at the halved rate
+
+
+def test_make_budget_shares_one_bucket_per_process_unless_a_table_is_given() -> None:
+    from pleo_connector.pleo.ratelimit import DynamoDBTokenBucket, make_budget
+
+    shared = make_budget(123)
+    dynamodb = make_budget(123, table_name="app-table", name="pleo")
+
+    assert make_budget(123) is shared
+    assert isinstance(shared, InProcessTokenBucket)
+    assert isinstance(dynamodb, DynamoDBTokenBucket)
+    assert dynamodb.key == {"pk": {"S": "BUDGET#pleo"}, "sk": {"S": "BUDGET"}}

@@ -141,3 +141,18 @@ def test_an_api_key_replaces_oauth_tokens(table: DynamoTable, clock: FakeClock) 
         None,
         None,
     )
+
+
+def test_idle_grants_are_listed_oldest_first_without_api_keys(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    repo = CredentialRepository(table, clock=clock)
+    repo.save_oauth("b-older", access_token=b"a", refresh_token=b"r", expires_at=0)
+    clock.advance(100)
+    repo.save_oauth("a-newer", access_token=b"a", refresh_token=b"r", expires_at=0)
+    repo.save_api_key("c-key", api_key=b"k")
+    clock.advance(100)
+    repo.save_oauth("d-recent", access_token=b"a", refresh_token=b"r", expires_at=0)
+
+    assert list(repo.iter_idle_grants(clock.now - 50)) == ["b-older", "a-newer"]
+    assert list(repo.iter_idle_grants(clock.now - 150)) == ["b-older"]

@@ -258,3 +258,27 @@ class DynamoDBTokenBucket(_BucketSettings):
         except self.client.exceptions.ConditionalCheckFailedException:
             return False
         return True
+
+
+_process_budgets: dict[float, InProcessTokenBucket] = {}
+
+
+def process_budget(rate_per_min: float = DEFAULT_RATE_PER_MIN) -> InProcessTokenBucket:
+    """The one in-process bucket of this rate, shared by every client the process builds."""
+    budget = _process_budgets.get(rate_per_min)
+    if budget is None:
+        budget = _process_budgets[rate_per_min] = InProcessTokenBucket(rate_per_min)
+    return budget
+
+
+def make_budget(
+    rate_per_min: float = DEFAULT_RATE_PER_MIN,
+    *,
+    table_name: str | None = None,
+    name: str = "pleo",
+) -> RateBudget:
+    """The budget to hand to `PleoClient`: shared through DynamoDB when a table is configured
+    (every worker of the app draws from it), the process's own bucket otherwise."""
+    if table_name:
+        return DynamoDBTokenBucket(table_name, name, rate_per_min)
+    return process_budget(rate_per_min)

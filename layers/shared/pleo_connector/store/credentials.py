@@ -3,16 +3,21 @@
 This repository never sees a plaintext token: tokens.py encrypts before and decrypts after. Every
 write of new tokens bumps `version`, and the refresh path writes only while it still holds the
 lease at the version it read (fencing), so two refreshes can never both land.
+
+A live OAuth grant also sits in the table's `Schedulable` index, in its own partition
+(`IDLE_REFRESH`, sorted by the time of its last refresh), so the grants idle for long are found
+with one query instead of a scan. API keys and dead grants are not in it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pleo_connector.store.dynamodb import (
+    SCHEDULABLE_INDEX,
     DynamoTable,
     Item,
     Key,
@@ -30,6 +35,8 @@ from pleo_connector.store.errors import WriteConflictError
 CredentialKind = Literal["oauth", "api_key"]
 
 _LEASE_FIELDS = "lease_owner, lease_until"
+_IDLE_FIELDS = "schedule_pk, schedule_sk"
+IDLE_REFRESH_PARTITION = "IDLE_REFRESH"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +84,14 @@ class CredentialRepository:
     ) -> StoredCredential:
         """Store a new grant's tokens (install or reconnect). Clears any lease and revocation mark,
         and bumps the version so a refresh of the old grant still in flight cannot land."""
+        now = self._clock()
         item = self._table.update(
             _key(installation_id),
             update=(
                 "SET installation_id = :id, kind = :kind, access_token = :access, "
                 "refresh_token = :refresh, expires_at = :expires_at, refreshed_at = :now, "
-                "version = if_not_exists(version, :zero) + :one "
+                "version = if_not_exists(version, :zero) + :one, "
+                "schedule_pk = :idle_pk, schedule_sk = :idle_sk "
                 f"REMOVE api_key, grant_revoked_at, {_LEASE_FIELDS}"
             ),
             values={
@@ -91,9 +100,11 @@ class CredentialRepository:
                 ":access": b(access_token),
                 ":refresh": b(refresh_token),
                 ":expires_at": n(expires_at),
-                ":now": n(self._clock()),
+                ":now": n(now),
                 ":zero": n(0),
                 ":one": n(1),
+                ":idle_pk": s(IDLE_REFRESH_PARTITION),
+                ":idle_sk": s(idle_sort_key(now, installation_id)),
             },
         )
         return _credential_from_item(item)
@@ -105,7 +116,7 @@ class CredentialRepository:
                 "SET installation_id = :id, kind = :kind, api_key = :key, refreshed_at = :now, "
                 "version = if_not_exists(version, :zero) + :one "
                 "REMOVE access_token, refresh_token, expires_at, grant_revoked_at, "
-                f"{_LEASE_FIELDS}"
+                f"{_LEASE_FIELDS}, {_IDLE_FIELDS}"
             ),
             values={
                 ":id": s(installation_id),
@@ -151,11 +162,12 @@ class CredentialRepository:
     ) -> StoredCredential:
         """Write both rotated tokens and release the lease, only if `owner` still holds the lease
         at `expected_version`. Raises WriteConflictError otherwise."""
+        now = self._clock()
         item = self._table.update(
             _key(installation_id),
             update=(
                 "SET access_token = :access, refresh_token = :refresh, expires_at = :expires_at, "
-                "refreshed_at = :now, version = version + :one "
+                "refreshed_at = :now, version = version + :one, schedule_sk = :idle_sk "
                 f"REMOVE {_LEASE_FIELDS}"
             ),
             condition="lease_owner = :owner AND version = :expected",
@@ -163,7 +175,8 @@ class CredentialRepository:
                 ":access": b(access_token),
                 ":refresh": b(refresh_token),
                 ":expires_at": n(expires_at),
-                ":now": n(self._clock()),
+                ":now": n(now),
+                ":idle_sk": s(idle_sort_key(now, installation_id)),
                 ":one": n(1),
                 ":owner": s(owner),
                 ":expected": n(expected_version),
@@ -178,7 +191,7 @@ class CredentialRepository:
         token endpoint with it again; only a new install clears it."""
         item = self._table.update(
             _key(installation_id),
-            update=f"SET grant_revoked_at = :now REMOVE {_LEASE_FIELDS}",
+            update=f"SET grant_revoked_at = :now REMOVE {_LEASE_FIELDS}, {_IDLE_FIELDS}",
             condition="lease_owner = :owner AND version = :expected",
             values={
                 ":now": n(self._clock()),
@@ -203,6 +216,29 @@ class CredentialRepository:
 
     def delete(self, installation_id: str) -> None:
         self._table.delete(_key(installation_id))
+
+    def iter_idle_grants(self, refreshed_before: float, page_size: int = 100) -> Iterator[str]:
+        """Installations whose live OAuth grant was last refreshed before `refreshed_before`,
+        oldest first (the index is eventually consistent; refresh_if_idle re-checks)."""
+        for item in self._table.query(
+            index=SCHEDULABLE_INDEX,
+            key_condition="schedule_pk = :partition AND schedule_sk < :cutoff",
+            values={
+                ":partition": s(IDLE_REFRESH_PARTITION),
+                ":cutoff": s(f"{_epoch_key(refreshed_before)}#"),
+            },
+            page_size=page_size,
+        ):
+            yield need_s(item, "schedule_sk").split("#", 1)[1]
+
+
+def idle_sort_key(refreshed_at: float, installation_id: str) -> str:
+    return f"{_epoch_key(refreshed_at)}#{installation_id}"
+
+
+def _epoch_key(moment: float) -> str:
+    """Whole epoch seconds, zero-padded so that string order is time order."""
+    return f"{max(0, int(moment)):012d}"
 
 
 def _key(installation_id: str) -> Key:

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 Item = dict[str, Any]
 Key = dict[str, Any]
 
+# The table's one GSI (KEYS_ONLY on schedule_pk/schedule_sk): each partition is a work list.
+SCHEDULABLE_INDEX = "Schedulable"
+
 _RETRYABLE_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pleo_connector.store.dynamodb import (
+    SCHEDULABLE_INDEX,
     DynamoTable,
     Item,
     Key,
@@ -35,7 +36,6 @@ from pleo_connector.store.errors import (
 
 AuthMethod = Literal["oauth", "api_key"]
 
-SCHEDULABLE_INDEX = "Schedulable"
 SCHEDULABLE_PARTITION = "SCHEDULABLE"
 SCHEDULABLE_STATUSES = frozenset({"ACTIVATED", "PENDING_INTEGRATION"})
 # `local_error` value that keeps an installation out of the schedule until the user reconnects.

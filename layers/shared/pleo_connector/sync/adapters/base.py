@@ -103,8 +103,19 @@ class PlaceholderConnectionSettings(BaseModel):
     )
 
 
+PLACEHOLDER_DIMENSIONS = (
+    ("DEPT", "Departments"),
+    ("PROJ", "Projects"),
+    ("COST", "Cost centres"),
+    ("REGION", "Regions"),
+    ("CLIENT", "Clients"),
+    ("PRODUCT", "Product lines"),
+)
+
+
 class PlaceholderAdapter:
-    """Reads nothing: an installation can be configured before a real adapter exists."""
+    """Reads no records: an installation can be configured before a real adapter exists. It offers
+    six sample dimensions, one more than may be picked, so the settings page's rules show."""
 
     name: ClassVar[str] = "placeholder"
     settings_model: ClassVar[type[BaseModel]] = PlaceholderConnectionSettings
@@ -113,7 +124,7 @@ class PlaceholderAdapter:
         self.settings = settings
 
     def tag_groups(self) -> Sequence[SourceTagGroup]:
-        return ()
+        return tuple(SourceTagGroup(code=code, name=name) for code, name in PLACEHOLDER_DIMENSIONS)
 
     def tax_codes(self) -> Sequence[SourceTaxCode]:
         return ()

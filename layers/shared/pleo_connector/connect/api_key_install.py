@@ -1,0 +1,87 @@
+"""Flow 2, the API-key install: check the pasted key with a real call, learn the company, create
+(or find) the installation in Pleo, store the key encrypted, queue the first sync."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pleo_connector.connect.errors import InvalidApiKeyError, PleoUnavailableError
+from pleo_connector.connect.oauth_install import store_installation
+from pleo_connector.connect.wiring import Collaborators
+from pleo_connector.observability import logger
+from pleo_connector.sync_queue import SyncReason, SyncRequest
+
+MIN_KEY_CHARS = 16
+MAX_KEY_CHARS = 512
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyInstallOutcome:
+    installation_id: str
+    status: str
+    replaced: bool
+
+
+def check_api_key_shape(api_key: str | None) -> str:
+    """A key is one token of printable ASCII; the message never repeats what was pasted."""
+    key = (api_key or "").strip()
+    if not key:
+        raise InvalidApiKeyError("Paste the API key that Pleo showed you.")
+    if not MIN_KEY_CHARS <= len(key) <= MAX_KEY_CHARS or not all(33 <= ord(c) <= 126 for c in key):
+        raise InvalidApiKeyError("That does not look like a Pleo API key.")
+    return key
+
+
+async def install_with_api_key(
+    deps: Collaborators, api_key: str | None, *, replacing_installation_id: str | None = None
+) -> ApiKeyInstallOutcome:
+    """Install (or replace the key of) the company's installation. A key Pleo rejects is never
+    stored; with `replacing_installation_id`, the key must belong to that installation's company."""
+    from pleo_connector.pleo.errors import (
+        AuthenticationError,
+        NotFoundError,
+        PermissionDeniedError,
+        PleoError,
+    )
+
+    key = check_api_key_shape(api_key)
+    try:
+        async with deps.pleo_with_api_key(key) as pleo:
+            introspection = await pleo.introspect()
+            company_id = introspection.company_id
+            if not company_id:
+                raise InvalidApiKeyError("This key is not for a single company.")
+            if replacing_installation_id is not None:
+                current = deps.installations.get(replacing_installation_id)
+                if current is None or current.company_id != company_id:
+                    raise InvalidApiKeyError("This key belongs to another company.")
+            try:
+                installation = await pleo.installations.get()
+            except NotFoundError:
+                installation = await pleo.installations.create(
+                    status="ACTIVATED", metadata={"connectedBy": "api_key"}
+                )
+    except (AuthenticationError, PermissionDeniedError):
+        raise InvalidApiKeyError("Pleo did not accept this API key.") from None
+    except PleoError as error:
+        logger.warning("API-key check failed", extra={"error_type": type(error).__name__})
+        raise PleoUnavailableError("Pleo could not be reached. Please try again.") from None
+
+    existing = deps.installations.find_by_company(company_id)
+    deps.tokens.save_api_key(installation.id, key)
+    record = store_installation(
+        deps,
+        installation_id=installation.id,
+        company_id=company_id,
+        auth_method="api_key",
+        pleo_status=str(installation.status),
+    )
+    deps.sync_queue.send(
+        SyncRequest(
+            installation_id=installation.id,
+            reason=SyncReason.FIRST_SYNC,
+            activate_on_success=record.status != "ACTIVATED",
+        )
+    )
+    logger.info("installed with an API key", extra={"installation_id": installation.id})
+    return ApiKeyInstallOutcome(installation.id, record.status, replaced=existing is not None)

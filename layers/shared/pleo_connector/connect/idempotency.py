@@ -1,0 +1,57 @@
+"""Powertools idempotency for the effects a retried invocation must not repeat (spending an OAuth
+grant, queueing a second first sync). Records live in the app's table under their own partition.
+
+Imported only on the paths that need it: the idempotency utility costs a few hundred milliseconds
+of cold start, which the other routes should not pay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from pleo_connector.connect.errors import ConnectError
+
+IDEMPOTENCY_TTL_S = 3600
+
+
+class AlreadyInProgressError(ConnectError):
+    status_code = 409
+
+
+@cache
+def _persistence(table_name: str) -> Any:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(
+        table_name=table_name,
+        key_attr="pk",
+        sort_key_attr="sk",
+        expiry_attr="ttl",
+    )
+
+
+def once(table_name: str, key: str, effect: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run `effect` once per `key` within the TTL; a retry gets the first result back, and a
+    concurrent duplicate raises Powertools' IdempotencyAlreadyInProgressError."""
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+    )
+
+    @idempotent_function(
+        data_keyword_argument="request",
+        persistence_store=_persistence(table_name),
+        config=IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_TTL_S),
+    )
+    def run(request: dict[str, str]) -> dict[str, Any]:
+        return effect()
+
+    try:
+        result: dict[str, Any] = run(request={"key": key})
+    except IdempotencyAlreadyInProgressError:
+        raise AlreadyInProgressError(
+            "This step is already under way. Please wait a moment."
+        ) from None
+    return result

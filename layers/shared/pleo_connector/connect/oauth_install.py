@@ -1,0 +1,243 @@
+"""Flow 1, the OAuth install: /oauth/start makes state and PKCE and binds them to the browser;
+/oauth/callback consumes the state once, exchanges the code, learns the installation and company,
+and stores the installation with its encrypted tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from pleo_connector.connect.errors import (
+    AuthorizationDeniedError,
+    BadCallbackError,
+    GrantExchangeError,
+    IssuerMismatchError,
+    PleoUnavailableError,
+    StateRejectedError,
+)
+from pleo_connector.connect.wiring import Collaborators
+from pleo_connector.observability import logger
+from pleo_connector.sync_queue import SyncReason, SyncRequest
+
+if TYPE_CHECKING:
+    from pleo_connector.store.installations import InstallationRecord
+
+STATE_TTL_S = 600
+MAX_QUERY_CHARS = 8192
+MAX_VALUE_CHARS = 2048
+CALLBACK_PARAMETERS = frozenset({"code", "state", "error", "error_description", "error_uri", "iss"})
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthStart:
+    authorize_url: str
+    binding_nonce: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackParams:
+    state: str
+    code: str | None
+    error: str | None
+    error_description: str | None
+    iss: str | None
+
+    @classmethod
+    def parse(cls, raw_query: str | None) -> CallbackParams:
+        """Read the callback's query strictly: bounded, printable ASCII, each parameter once."""
+        raw = raw_query or ""
+        if len(raw) > MAX_QUERY_CHARS:
+            raise BadCallbackError("The sign-in answer was too long to be genuine.")
+        try:
+            pairs = parse_qsl(raw, keep_blank_values=True, errors="strict")
+        except (UnicodeDecodeError, ValueError):
+            raise BadCallbackError("The sign-in answer could not be read.") from None
+        values: dict[str, str] = {}
+        for name, value in pairs:
+            if name not in CALLBACK_PARAMETERS:
+                continue
+            if name in values:
+                raise BadCallbackError(f"The sign-in answer repeats '{name}'.")
+            if len(value) > MAX_VALUE_CHARS or not _printable_ascii(value, name):
+                raise BadCallbackError(f"The sign-in answer has a malformed '{name}'.")
+            values[name] = value
+        state = values.get("state", "")
+        if not state:
+            raise BadCallbackError("The sign-in answer has no state.")
+        return cls(
+            state=state,
+            code=values.get("code") or None,
+            error=values.get("error") or None,
+            error_description=values.get("error_description") or None,
+            iss=values.get("iss"),
+        )
+
+
+def _printable_ascii(value: str, name: str) -> bool:
+    # error_description is prose: spaces allowed; everything else is a token.
+    allowed_space = name == "error_description"
+    return all(33 <= ord(ch) <= 126 or (allowed_space and ch == " ") for ch in value)
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthInstallOutcome:
+    installation_id: str
+    status: str
+    needs_configuration: bool
+
+
+def start_oauth_install(deps: Collaborators) -> OAuthStart:
+    """A fresh state, PKCE pair and browser binding; nothing in the request steers any of it."""
+    from pleo_connector.pleo.oauth import PkcePair, build_authorize_url
+
+    settings = deps.pleo_settings
+    state = secrets.token_urlsafe(32)
+    pkce = PkcePair.generate()
+    nonce, binding_hash = deps.browser_binding.new()
+    redirect_uri = deps.web_settings.redirect_uri
+    deps.states.issue(
+        state,
+        code_verifier=pkce.verifier,
+        redirect_uri=redirect_uri,
+        browser_binding_hash=binding_hash,
+        ttl_s=STATE_TTL_S,
+    )
+    url = build_authorize_url(
+        str(settings.pleo_auth_url),
+        settings.pleo_client_id,
+        redirect_uri,
+        settings.pleo_scopes,
+        state,
+        pkce.challenge,
+    )
+    return OAuthStart(authorize_url=url, binding_nonce=nonce)
+
+
+def idempotency_key(params: CallbackParams, cookies: Iterable[str] | None) -> str:
+    """What makes two callbacks "the same": the state and the browser's binding cookie, so only
+    a retry from the browser that started the flow can see the first callback's outcome."""
+    digest = hashlib.sha256(params.state.encode())
+    for cookie in sorted(cookies or ()):
+        digest.update(b"\x00" + cookie.encode())
+    return digest.hexdigest()
+
+
+async def complete_oauth_install(
+    deps: Collaborators, params: CallbackParams, cookies: Iterable[str] | None
+) -> OAuthInstallOutcome:
+    """Consume the state (once, whatever happens next), check the browser and issuer, exchange the
+    code, and store the installation. Nothing is stored unless every Pleo call succeeded."""
+    from pleo_connector.pleo.errors import InvalidGrantError, OAuthError, PleoError
+    from pleo_connector.store.oauth_state import StateExpiredError, StateNotFoundError
+    from pleo_connector.web.csrf import BrowserBindingError
+
+    try:
+        state = deps.states.consume(params.state)
+    except StateExpiredError:
+        raise StateRejectedError("This sign-in took too long. Please start again.") from None
+    except StateNotFoundError:
+        raise StateRejectedError("This sign-in link is unknown or was already used.") from None
+    try:
+        deps.browser_binding.verify(cookies, state.browser_binding_hash)
+    except BrowserBindingError:
+        raise StateRejectedError(
+            "The sign-in did not come back to the browser that started it."
+        ) from None
+    if params.error:
+        raise AuthorizationDeniedError(params.error, params.error_description)
+    expected_issuer = deps.pleo_settings.pleo_issuer.rstrip("/")
+    if params.iss is not None and params.iss.rstrip("/") != expected_issuer:
+        raise IssuerMismatchError("The sign-in answer came from an unexpected server.")
+    if not params.code:
+        raise BadCallbackError("The sign-in answer has no authorization code.")
+
+    try:
+        token_set = await deps.oauth_client.exchange_code(
+            params.code, state.code_verifier, state.redirect_uri
+        )
+    except InvalidGrantError:
+        raise GrantExchangeError("Pleo did not accept this sign-in. Please start again.") from None
+    except (OAuthError, PleoError) as error:
+        logger.warning("token exchange failed", extra={"error_type": type(error).__name__})
+        raise PleoUnavailableError(
+            "Pleo could not complete the sign-in. Please try again."
+        ) from None
+
+    try:
+        async with deps.pleo_with_access_token(token_set.access_token) as pleo:
+            installation = await pleo.installations.get()
+            introspection = await pleo.introspect()
+    except PleoError as error:
+        logger.warning("installation lookup failed", extra={"error_type": type(error).__name__})
+        raise PleoUnavailableError(
+            "Pleo could not complete the sign-in. Please try again."
+        ) from None
+    company_id = introspection.company_id or installation.company_id
+    if not company_id:
+        raise PleoUnavailableError("Pleo did not say which company this connection is for.")
+
+    # Credentials first: without its installation item a credential is unreachable, while an
+    # installation without credentials would be scheduled and fail.
+    deps.tokens.save_oauth_tokens(installation.id, token_set)
+    record = store_installation(
+        deps,
+        installation_id=installation.id,
+        company_id=company_id,
+        auth_method="oauth",
+        pleo_status=str(installation.status),
+    )
+    needs_configuration = deps.web_settings.requires_configuration
+    if not needs_configuration:
+        deps.sync_queue.send(
+            SyncRequest(
+                installation_id=installation.id,
+                reason=SyncReason.FIRST_SYNC,
+                activate_on_success=record.status != "ACTIVATED",
+            )
+        )
+    logger.info(
+        "installed with OAuth",
+        extra={"installation_id": installation.id, "status": record.status},
+    )
+    return OAuthInstallOutcome(installation.id, record.status, needs_configuration)
+
+
+def store_installation(
+    deps: Collaborators,
+    *,
+    installation_id: str,
+    company_id: str,
+    auth_method: str,
+    pleo_status: str,
+) -> InstallationRecord:
+    """Create or update the company's one installation. If Pleo replaced the installation (a new
+    id for the same company), the old one's local data goes first."""
+    from dataclasses import replace
+
+    from pleo_connector.store.installations import InstallationRecord
+
+    existing = deps.installations.find_by_company(company_id)
+    if existing is not None and existing.installation_id != installation_id:
+        deps.installations.delete_all(existing.installation_id)
+        existing = None
+    if existing is None:
+        record = InstallationRecord(
+            installation_id=installation_id,
+            company_id=company_id,
+            auth_method=auth_method,  # type: ignore[arg-type]
+            status=pleo_status,
+        )
+    else:
+        record = replace(
+            existing,
+            auth_method=auth_method,  # type: ignore[arg-type]
+            status=pleo_status,
+            error_code=None,
+            local_error=None,
+            failure_count=0,
+        )
+    return deps.installations.create_or_update(record)
