@@ -1,4 +1,4 @@
-"""GET /health: liveness, with no dependency and no permission, so it answers even when all else fails."""
+"""GET /health: liveness with no dependency and no permission, so it answers when all else fails."""
 
 from __future__ import annotations
 

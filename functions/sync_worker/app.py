@@ -1,10 +1,49 @@
-"""Placeholder until the sync worker lands: accepts every message, so the local world and the demo
-run (a partial batch response with no failures)."""
+"""SQS-triggered sync worker: one installation per message, partial batch failures reported so
+only the failed messages come back."""
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"batchItemFailures": []}
+from pleo_connector.aio import run
+from pleo_connector.config import PleoSettings, QueueSettings, StoreSettings, load_settings
+from pleo_connector.connect.wiring import Collaborators
+from pleo_connector.observability import logger
+from pleo_connector.sync.worker import run_sync
+from pleo_connector.sync_queue import SyncRequest
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def deps() -> Collaborators:
+    return Collaborators(
+        store=load_settings(StoreSettings),
+        pleo=load_settings(PleoSettings),
+        queue=load_settings(QueueSettings),
+    )
+
+
+def sync_one(record: SQSRecord) -> str:
+    request = SyncRequest.model_validate_json(record.body)
+    logger.append_keys(installation_id=request.installation_id, reason=str(request.reason))
+    outcome = run(run_sync(deps(), request))
+    logger.info("sync request done", extra={"outcome": outcome})
+    return outcome
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    return process_partial_response(
+        event=event, record_handler=sync_one, processor=processor, context=context
+    )

@@ -26,6 +26,16 @@ from local.pleo_emulator.http import (
 from local.pleo_emulator.oauth import OAuthServer
 from local.pleo_emulator.state import FaultRule, Principal, World
 
+# Path prefix -> scope resource (pleo-api.md §1.7; tags, tax codes and companies unconfirmed).
+SCOPE_BY_PREFIX = (
+    ("/v0/tag-groups", "tag-groups"),
+    ("/v0/tags", "tag-groups"),
+    ("/v0/tax-codes", "tax-codes"),
+    ("/v1/vendors", "vendors"),
+    ("/v1/chart-of-accounts", "accounts"),
+    ("/v1/companies", "companies"),
+)
+
 
 class Emulator(Application):
     def __init__(self, base_url: str) -> None:
@@ -100,6 +110,9 @@ class Emulator(Application):
             limited = self._rate_limit(principal.rate_key)
             if limited is not None:
                 return limited
+            missing = self._missing_scope(principal, route.method, route.template)
+            if missing is not None:
+                return api_error(403, "forbidden", f"the credential lacks the scope {missing}")
             problems = self._request_problems(request)
             if problems:
                 return bad_request("; ".join(problems))
@@ -182,6 +195,19 @@ class Emulator(Application):
                     chosen = rule
         return latency_ms / 1000, chosen
 
+    def _missing_scope(self, principal: Principal, method: str, template: str) -> str | None:
+        """With `enforce_scopes`, the scope pleo-api.md §1.7 names for the resource, if absent."""
+        if not self.world.settings.enforce_scopes:
+            return None
+        resource = next(
+            (scope for prefix, scope in SCOPE_BY_PREFIX if template.startswith(prefix)), None
+        )
+        if resource is None:
+            return None  # installations, introspect: Pleo documents no scope
+        access = "read" if method == "GET" or template.endswith(":search") else "write"
+        needed = f"{resource}:{access}"
+        return None if needed in principal.scope.split() else needed
+
     def _request_problems(self, request: Request) -> list[str]:
         if not self.world.settings.validate_requests:
             return []
@@ -225,11 +251,18 @@ class Emulator(Application):
                     "method": request.method,
                     "path": request.path,
                     "operation": operation,
+                    "auth": _auth_scheme(request),
                     "status": status,
                     "fault": fault,
                     "duration_ms": round((time.monotonic() - started) * 1000, 3),
                 }
             )
+
+
+def _auth_scheme(request: Request) -> str | None:
+    """ "bearer", "basic" or None: which kind of credential came (never the credential)."""
+    scheme = (request.header("authorization") or "").partition(" ")[0].lower()
+    return scheme if scheme in ("bearer", "basic") else None
 
 
 def _fault_response(rule: FaultRule) -> Response:

@@ -23,6 +23,14 @@ class Control:
     def health(self, request: Request) -> Response:
         return _ok({"ok": True})
 
+    def index(self, request: Request) -> Response:
+        return _ok(
+            {
+                "readme": "local/pleo_emulator/README.md",
+                "endpoints": [f"{method} {path}" for method, path, _ in self.routes()],
+            }
+        )
+
     def reset(self, request: Request) -> Response:
         self.world.reset()
         return _ok({"ok": True})
@@ -317,6 +325,7 @@ class Control:
 
     def routes(self) -> list[tuple[str, str, Callable[..., Response]]]:
         return [
+            ("GET", "/_emulator/", self.index),
             ("GET", "/_emulator/health", self.health),
             ("POST", "/_emulator/reset", self.reset),
             ("GET", "/_emulator/settings", self.get_settings),

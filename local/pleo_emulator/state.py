@@ -64,6 +64,7 @@ class Settings:
     auto_approve_company_id: str | None = None
     issuer_param: bool = False
     validate_requests: bool = True
+    enforce_scopes: bool = False
     page_default_limit: int = 20
     page_max_limit: int = 100
     fault_seed: int | None = None
@@ -100,6 +101,7 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "auto_approve_company_id": (str, True),
     "issuer_param": (bool, False),
     "validate_requests": (bool, False),
+    "enforce_scopes": (bool, False),
     "page_default_limit": (int, False),
     "page_max_limit": (int, False),
     "fault_seed": (int, True),

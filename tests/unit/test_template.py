@@ -313,6 +313,21 @@ def check_function_permissions(template: Template) -> None:
     assert dispatcher_actions == {"dynamodb:Query", "sqs:SendMessage"}
 
 
+def check_logs(template: Template) -> None:
+    """Every function logs to a group of its own whose retention a parameter sets."""
+    groups: set[str] = set()
+    for name, function in functions(template).items():
+        group = function["Properties"].get("LoggingConfig", {}).get("LogGroup", {}).get("Ref")
+        assert group, f"{name} logs to Lambda's default group, kept forever"
+        resource = template["Resources"][group]
+        assert resource["Type"] == "AWS::Logs::LogGroup"
+        retention = resource["Properties"].get("RetentionInDays")
+        assert retention == {"Ref": "LogRetentionDays"}, f"{group}: {retention!r}"
+        groups.add(group)
+    assert len(groups) == len(functions(template)), "functions share a log group"
+    assert template["Globals"]["Function"]["LoggingConfig"]["LogFormat"] == "JSON"
+
+
 def check_outputs(template: Template) -> None:
     outputs = template["Outputs"]
     assert "execute-api" in sub_text(outputs["ApiUrl"]["Value"])
@@ -339,6 +354,7 @@ CHECKS: list[Callable[[Template], None]] = [
     check_parameters,
     check_policies_scoped,
     check_function_permissions,
+    check_logs,
     check_outputs,
 ]
 
@@ -624,6 +640,28 @@ MUTATIONS: list[tuple[str, Callable[[Template], object], Callable[[Template], No
             copy.deepcopy(_first(_statements(t, WORKER), "kms"))
         ),
         check_function_permissions,
+    ),
+    (
+        "a function without its log group",
+        lambda t: _properties(t, WORKER).pop("LoggingConfig"),
+        check_logs,
+    ),
+    (
+        "two functions share a log group",
+        lambda t: _properties(t, WORKER).update(
+            LoggingConfig={"LogGroup": {"Ref": "HealthFunctionLogs"}}
+        ),
+        check_logs,
+    ),
+    (
+        "logs kept forever",
+        lambda t: _properties(t, "HealthFunctionLogs").pop("RetentionInDays"),
+        check_logs,
+    ),
+    (
+        "plain-text logs",
+        lambda t: t["Globals"]["Function"].pop("LoggingConfig"),
+        check_logs,
     ),
     ("no Settings URI", lambda t: t["Outputs"].pop("SettingsUri"), check_outputs),
     ("no API URL", lambda t: t["Outputs"].pop("ApiUrl"), check_outputs),

@@ -26,13 +26,18 @@ _NOT_DECRYPTABLE = frozenset(
 )
 
 
+class CredentialError(Exception):
+    """The installation cannot authenticate with what is stored: the user must reconnect.
+    Never retried. Messages name no secret and no ciphertext."""
+
+
+class CredentialDecryptError(CredentialError):
+    """The stored credential does not decrypt for this installation (a ciphertext moved from
+    another row, another key, or garbage): an auth problem, not an outage."""
+
+
 class CryptoError(Exception):
     """KMS could not be used right now (throttled, unreachable): the request may succeed later."""
-
-
-class CredentialDecryptError(CryptoError):
-    """The stored credential cannot be decrypted for this installation: an auth problem (the user
-    must reconnect), never retried. The message names no secret and no ciphertext."""
 
 
 class CredentialCipher:
@@ -91,7 +96,7 @@ def _require_installation(installation_id: str) -> None:
         raise ValueError("an installation id is required as the encryption context")
 
 
-def _crypto_error(error: Exception, operation: str) -> CryptoError:
+def _crypto_error(error: Exception, operation: str) -> CryptoError | CredentialDecryptError:
     """Translate botocore's errors without chaining them: their text could echo request data."""
     from botocore.exceptions import ClientError
 

@@ -45,9 +45,10 @@ class SyncQueue:
     def _client(self) -> SQSClient:
         if self._injected is not None:
             return self._injected
-        import boto3
+        from pleo_connector.store.aws_clients import aws_client
 
-        return boto3.client("sqs")
+        client: SQSClient = aws_client("sqs")
+        return client
 
     def send(self, request: SyncRequest) -> None:
         self._client.send_message(QueueUrl=self._queue_url, MessageBody=request.model_dump_json())

@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pleo_connector.crypto import CredentialCipher, CredentialDecryptError
+from pleo_connector.crypto import CredentialCipher, CredentialDecryptError, CredentialError
 from pleo_connector.pleo.errors import InvalidGrantError
 from pleo_connector.store.credentials import CredentialRepository, StoredCredential
 from pleo_connector.store.errors import WriteConflictError
@@ -60,10 +60,6 @@ class TokenSetLike(Protocol):
 Refresher = Callable[[str], Awaitable[TokenSetLike]]
 
 
-class CredentialError(Exception):
-    """The installation cannot authenticate with what is stored. Messages carry no secret."""
-
-
 class CredentialsNotFoundError(CredentialError):
     """Nothing stored for the installation (never installed, or disconnected)."""
 
@@ -77,7 +73,7 @@ class GrantRevokedError(CredentialError):
     rotated it: the user must reconnect. Never retried."""
 
 
-class TokenRefreshBusyError(CredentialError):
+class TokenRefreshBusyError(Exception):
     """Another process held the refresh lease for longer than this caller could wait; transient."""
 
 
@@ -190,7 +186,7 @@ class TokenStore:
             try:
                 if await self.refresh_if_idle(installation_id, idle_after_s):
                     report.refreshed.append(installation_id)
-            except (GrantRevokedError, CredentialDecryptError):
+            except CredentialError:
                 report.revoked.append(installation_id)
             except Exception as error:  # one bad grant must not stop the others
                 logger.warning(
@@ -259,7 +255,7 @@ class TokenStore:
             if lease_left < self._refresh_timeout_s + self._lease_margin_s:
                 return None  # too little lease left to finish the call safely: take a new one
             if self._refresher is None:
-                raise CredentialError("this token store cannot refresh grants")
+                raise RuntimeError("this token store was built without a refresher")
             if leased.refresh_token is None:
                 raise GrantRevokedError("no refresh token stored for the installation")
             refresh_token = self._cipher.decrypt_text(installation_id, leased.refresh_token)

@@ -10,7 +10,12 @@ import pytest
 
 from local.services import ROOT
 from tests.integration.emulator.conftest import ApiFactory
-from tests.support.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, RunningEmulator
+from tests.support.emulator import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    DEFAULT_COMPANY_ID,
+    RunningEmulator,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -189,3 +194,34 @@ def test_settings_are_validated_all_or_nothing(emulator: RunningEmulator) -> Non
     assert "rate_limit_per_minute" in response.json()["message"]
     assert "colour" in response.json()["message"]
     assert emulator.control.settings()["access_token_ttl_s"] == 3600
+
+
+def test_scopes_are_enforced_when_switched_on(emulator: RunningEmulator, api: ApiFactory) -> None:
+    emulator.control.register_client(
+        DEFAULT_CLIENT_ID, scopes=["vendors:read", "tag-groups:read", "tag-groups:write"]
+    )
+    emulator.control.update_settings(enforce_scopes=True)
+    client = api(bearer=emulator.control.obtain_tokens()["access_token"], lenient=True)
+    vendor = {"companyId": DEFAULT_COMPANY_ID, "name": "V", "defaultCurrency": "DKK"}
+
+    search = client.post("/v1/vendors:search", params={"company_id": DEFAULT_COMPANY_ID}, json={})
+    create = client.post("/v1/vendors", json=vendor)
+    accounts = client.get("/v1/chart-of-accounts/00000000-0000-4000-8000-000000000000")
+    installation = client.get("/v1/installations/me")
+
+    assert search.status_code == 200
+    assert create.status_code == 403
+    assert "vendors:write" in create.json()["message"]
+    assert accounts.status_code == 403
+    assert installation.status_code == 200
+
+
+def test_the_log_names_the_kind_of_credential_only(
+    emulator: RunningEmulator, client: httpx.Client
+) -> None:
+    client.get("/v1/installations/me")
+    httpx.get(f"{emulator.url}/v1/installations/me")
+
+    entries = emulator.control.request_log(INSTALLATION)
+
+    assert [(e["auth"], e["status"]) for e in entries] == [("basic", 200), (None, 401)]

@@ -25,7 +25,6 @@ def install_error_pages(app: APIGatewayHttpResolver, deps: Callable[[], Collabor
     from pleo_connector.web.pages import error_page, oauth_error_page, page_for_error
     from pleo_connector.web.session import SessionError
 
-    @app.exception_handler(ConnectError)
     def _connect_error(error: ConnectError) -> Response[str]:
         site = deps().site
         logger.info("request refused", extra={"reason": type(error).__name__})
@@ -33,7 +32,6 @@ def install_error_pages(app: APIGatewayHttpResolver, deps: Callable[[], Collabor
             return oauth_error_page(error.error, error.description, site=site)
         return error_page(error.status_code, error.user_message, site=site)
 
-    @app.exception_handler(CredentialDecryptError)
     def _credential_error(error: CredentialDecryptError) -> Response[str]:
         logger.warning("stored credentials could not be decrypted")
         return error_page(
@@ -42,7 +40,6 @@ def install_error_pages(app: APIGatewayHttpResolver, deps: Callable[[], Collabor
             site=deps().site,
         )
 
-    @app.exception_handler((SessionError, CsrfError, BrowserBindingError, MalformedFormError))
     def _web_error(error: Exception) -> Response[str]:
         collaborators = deps()
         logger.info("request refused", extra={"reason": type(error).__name__})
@@ -52,7 +49,6 @@ def install_error_pages(app: APIGatewayHttpResolver, deps: Callable[[], Collabor
             return error_page(400, "The request could not be used.", site=collaborators.site)
         return page
 
-    @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response[str]:
         logger.exception("unexpected error")
         return error_page(
@@ -62,9 +58,17 @@ def install_error_pages(app: APIGatewayHttpResolver, deps: Callable[[], Collabor
             site=deps().site,
         )
 
-    @app.not_found
     def _not_found(error: Exception) -> Response[str]:
         return error_page(404, "There is no such page.", site=deps().site)
+
+    # Registered by call rather than as decorators: Powertools' decorators are untyped.
+    app.exception_handler(ConnectError)(_connect_error)
+    app.exception_handler(CredentialDecryptError)(_credential_error)
+    app.exception_handler([SessionError, CsrfError, BrowserBindingError, MalformedFormError])(
+        _web_error
+    )
+    app.exception_handler(Exception)(_unexpected)
+    app.not_found(_not_found)
 
 
 def current_session(app: APIGatewayHttpResolver, deps: Collaborators) -> Session:

@@ -40,13 +40,15 @@ def once(table_name: str, key: str, effect: Callable[[], dict[str, Any]]) -> dic
         IdempotencyAlreadyInProgressError,
     )
 
-    @idempotent_function(
+    def effect_for(request: dict[str, str]) -> dict[str, Any]:
+        return effect()
+
+    run: Callable[..., dict[str, Any]] = idempotent_function(
+        effect_for,
         data_keyword_argument="request",
         persistence_store=_persistence(table_name),
         config=IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_TTL_S),
     )
-    def run(request: dict[str, str]) -> dict[str, Any]:
-        return effect()
 
     try:
         result: dict[str, Any] = run(request={"key": key})

@@ -1,0 +1,57 @@
+"""One sync request, end to end, with the failure policy around it.
+
+The reconcile itself (plan, apply) lands with the sync engine; until then a run reads nothing and
+writes nothing, and this module already holds the contract with the pages: a request with
+`activate_on_success` ends in `me:activate` and the installation ACTIVATED, and a dead credential
+or a removed installation is handled as the failure policy says.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pleo_connector.observability import logger
+from pleo_connector.sync_queue import SyncRequest
+
+if TYPE_CHECKING:
+    from pleo_connector.connect.wiring import Collaborators
+
+
+async def run_sync(deps: Collaborators, request: SyncRequest) -> str:
+    """Sync one installation; returns what happened (for logs and tests)."""
+    from pleo_connector.pleo.errors import AuthenticationError, NotFoundError
+    from pleo_connector.tokens import GrantRevokedError
+
+    record = deps.installations.get(request.installation_id)
+    if record is None:
+        logger.info("installation gone; nothing to sync")
+        return "gone"
+    if not record.schedulable:
+        logger.info("installation not schedulable; skipped", extra={"status": record.status})
+        return "skipped"
+    try:
+        async with deps.pleo_for_installation(record.installation_id, record.auth_method) as pleo:
+            if request.activate_on_success and record.status != "ACTIVATED":
+                installation = await pleo.installations.activate()
+                deps.installations.update_status(
+                    record.installation_id, str(installation.status), record.version
+                )
+                logger.info("installation activated after its first sync")
+                return "activated"
+            # Touch Pleo so a dead credential or a removed installation shows now, not later.
+            await pleo.installations.get()
+    except GrantRevokedError:
+        # Pleo can no longer be told (no credential): INACTIVE locally, off the schedule.
+        deps.installations.mark_auth_failure(record.installation_id, status="INACTIVE")
+        logger.warning("grant revoked; installation marked and unscheduled")
+        return "auth_failed"
+    except AuthenticationError:
+        deps.installations.mark_auth_failure(record.installation_id, status="INACTIVE")
+        logger.warning("credential rejected; installation marked and unscheduled")
+        return "auth_failed"
+    except NotFoundError:
+        # The customer removed the app in Pleo: clean up as a disconnect would.
+        deps.installations.delete_all(record.installation_id)
+        logger.info("installation removed in Pleo; local data deleted")
+        return "removed"
+    return "synced"
