@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     emulator = Emulator(args.public_url or f"http://{args.host}:{args.port}")
+    emulator.warm_up()
     server = serve(emulator, args.host, args.port)
 
     def stop(signum: int, frame: FrameType | None) -> None:

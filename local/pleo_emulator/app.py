@@ -67,20 +67,22 @@ class Emulator(Application):
                     return error.response
         operation = route.operation if route else f"{request.method} {request.path}"
         started = time.monotonic()
+        # Counted and logged on arrival, so a request still hanging is already visible.
+        entry = self._log_arrival(request, operation)
         latency_s, fault = self._faults(operation, request.path)
         if latency_s:
             self.shutdown.wait(latency_s)
         if fault is not None and fault.kind == "timeout":
+            self._log_outcome(entry, None, started, "timeout")
             self.shutdown.wait(fault.hang_ms / 1000)
-            self._log(request, operation, None, started, "timeout")
             return Drop()
         if fault is not None:
             response = _fault_response(fault)
-            self._log(request, operation, response.status, started, "error")
+            self._log_outcome(entry, response.status, started, "error")
             return response
         with self.world.lock:
             response = self._dispatch(request, route, params, path_known, operation)
-        self._log(request, operation, response.status, started, None)
+        self._log_outcome(entry, response.status, started, None)
         return response
 
     def _dispatch(
@@ -224,6 +226,12 @@ class Emulator(Application):
         )
         return errors
 
+    def warm_up(self) -> None:
+        """Load and compile Pleo's documents before serving (about a second)."""
+        contract = self._load_contract()
+        if contract is not None:
+            contract.warm_up()
+
     def _load_contract(self) -> Any:
         if self._contract is None and not self._contract_failed:
             try:
@@ -235,32 +243,33 @@ class Emulator(Application):
                 sys.stderr.write(f"OpenAPI documents not loaded, requests not validated: {exc}\n")
         return self._contract
 
-    def _log(
-        self,
-        request: Request,
-        operation: str,
-        status: int | None,
-        started: float,
-        fault: str | None,
-    ) -> None:
+    def _log_arrival(self, request: Request, operation: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "at": self.world.iso(),
+            "method": request.method,
+            "path": request.path,
+            "operation": operation,
+            "auth": _auth_scheme(request),
+            "status": None,
+            "fault": None,
+            "duration_ms": None,
+        }
         with self.world.lock:
             self.world.counters[operation] += 1
-            self.world.request_log.append(
-                {
-                    "at": self.world.iso(),
-                    "method": request.method,
-                    "path": request.path,
-                    "operation": operation,
-                    "auth": _auth_scheme(request),
-                    "status": status,
-                    "fault": fault,
-                    "duration_ms": round((time.monotonic() - started) * 1000, 3),
-                }
-            )
+            self.world.request_log.append(entry)
+        return entry
+
+    def _log_outcome(
+        self, entry: dict[str, Any], status: int | None, started: float, fault: str | None
+    ) -> None:
+        with self.world.lock:
+            entry["status"] = status
+            entry["fault"] = fault
+            entry["duration_ms"] = round((time.monotonic() - started) * 1000, 3)
 
 
 def _auth_scheme(request: Request) -> str | None:
-    """ "bearer", "basic" or None: which kind of credential came (never the credential)."""
+    """Which kind of credential came ("bearer", "basic" or None), never the credential."""
     scheme = (request.header("authorization") or "").partition(" ")[0].lower()
     return scheme if scheme in ("bearer", "basic") else None
 

@@ -134,6 +134,20 @@ class Contract:
                     )
         self._operations.sort(key=lambda entry: entry[1])
 
+    def warm_up(self) -> None:
+        """Build every document's validators now, so no caller's first request pays for it."""
+        for document in self._documents.values():
+            operation = next(op for op in self.operations() if op.document == document.name)
+            path = operation.path_template.replace("{", "").replace("}", "")
+            self.request_errors(
+                method=operation.method,
+                path=path,
+                query=[],
+                headers={"Authorization": "Bearer warm-up"},
+                body=b"{}",
+                content_type="application/json",
+            )
+
     def operations(self) -> Iterator[Operation]:
         for _, _, operation in self._operations:
             yield operation

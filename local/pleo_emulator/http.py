@@ -254,12 +254,16 @@ def make_handler(app: Application) -> type[BaseHTTPRequestHandler]:
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
+        # Log lines carry the method, the path and the status only: query strings and request
+        # lines can hold codes, states and tokens.
         def log_message(self, format: str, *args: Any) -> None:
-            # Paths only: query strings can carry codes and tokens.
-            sys.stderr.write(f"{self.command} {urlsplit(self.path).path} {args[1:2]}\n")
+            status = args[0] if args and isinstance(args[0], int) else "-"
+            sys.stderr.write(f"http.server error {status}\n")
 
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            sys.stderr.write(f"{self.command} {urlsplit(self.path).path} {code}\n")
+            method = getattr(self, "command", None) or "-"
+            path = urlsplit(getattr(self, "path", "") or "").path
+            sys.stderr.write(f"{method} {path} {code}\n")
 
     return EmulatorRequestHandler
 

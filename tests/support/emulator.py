@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -181,6 +182,10 @@ class EmulatorControl:
         }
         return dict(self._call("POST", "/faults", body))
 
+    def faults(self) -> list[dict[str, Any]]:
+        """The fault rules, each with how often it was `applied`."""
+        return list(self._call("GET", "/faults"))
+
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
@@ -281,8 +286,6 @@ class EmulatorControl:
 
 def consent_form_fields(page: str) -> dict[str, str]:
     """The hidden fields of the consent form (request_id, csrf_token)."""
-    import re
-
     fields = {}
     for name in ("request_id", "csrf_token"):
         found = re.search(rf'name="{name}" value="([^"]+)"', page)

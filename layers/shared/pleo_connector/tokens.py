@@ -34,6 +34,19 @@ from pleo_connector.pleo.errors import InvalidGrantError
 from pleo_connector.store.credentials import CredentialRepository, StoredCredential
 from pleo_connector.store.errors import WriteConflictError
 
+__all__ = [
+    "CredentialDecryptError",
+    "CredentialError",
+    "CredentialsNotFoundError",
+    "GrantRevokedError",
+    "IdleRefreshReport",
+    "Refresher",
+    "TokenRefreshBusyError",
+    "TokenSetLike",
+    "TokenStore",
+    "WrongCredentialKindError",
+]
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_REFRESH_TIMEOUT_S = 10.0

@@ -107,6 +107,10 @@ def test_a_short_client_timeout_gives_up_on_a_hanging_request(
     with pytest.raises(httpx.ReadTimeout):
         client.get("/v1/installations/me", timeout=0.2)
 
+    # Already counted and logged while it still hangs.
+    assert emulator.control.counters() == {INSTALLATION: 1}
+    assert emulator.control.request_log(INSTALLATION)[0]["fault"] == "timeout"
+
 
 def test_latency_fault_is_applied_and_counted(
     emulator: RunningEmulator, client: httpx.Client
@@ -117,7 +121,7 @@ def test_latency_fault_is_applied_and_counted(
 
     assert statuses == [200, 200, 200]
     assert emulator.control.events()["faults_applied"] == 2
-    assert [rule["applied"] for rule in emulator.control._call("GET", "/faults")] == [2]
+    assert [rule["applied"] for rule in emulator.control.faults()] == [2]
 
 
 def test_counters_per_operation_include_oauth_calls(
@@ -201,7 +205,7 @@ def test_scopes_are_enforced_when_switched_on(emulator: RunningEmulator, api: Ap
         DEFAULT_CLIENT_ID, scopes=["vendors:read", "tag-groups:read", "tag-groups:write"]
     )
     emulator.control.update_settings(enforce_scopes=True)
-    client = api(bearer=emulator.control.obtain_tokens()["access_token"], lenient=True)
+    client = api(bearer=emulator.control.obtain_tokens()["access_token"])
     vendor = {"companyId": DEFAULT_COMPANY_ID, "name": "V", "defaultCurrency": "DKK"}
 
     search = client.post("/v1/vendors:search", params={"company_id": DEFAULT_COMPANY_ID}, json={})

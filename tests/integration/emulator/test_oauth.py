@@ -408,3 +408,16 @@ def test_token_introspection(emulator: RunningEmulator) -> None:
     assert {"sub", "exp", "iat", "aud", "iss", "jti"} <= set(active)
     assert introspect("not-a-token").json() == {"active": False}
     assert introspect(tokens["access_token"], auth=(DEFAULT_CLIENT_ID, "wrong")).status_code == 401
+
+
+def test_the_emulator_log_holds_no_code_state_or_token(emulator: RunningEmulator) -> None:
+    pkce = Pkce.generate()
+    code = emulator.control.authorization_code(pkce)
+    tokens = exchange(emulator, code, pkce.verifier).json()
+    refresh(emulator, tokens["refresh_token"])
+
+    log = emulator.service.log_path.read_text()
+
+    assert "GET /oauth/authorize 200" in log
+    for secret in (code, pkce.verifier, pkce.challenge, tokens["access_token"], "state-1"):
+        assert secret not in log

@@ -59,7 +59,7 @@ async def install_with_api_key(
                 installation = await pleo.installations.get()
             except NotFoundError:
                 installation = await pleo.installations.create(
-                    status="ACTIVATED", metadata={"connectedBy": "api_key"}
+                    status="ACTIVATED", metadata={"pleoConnector": {"connectedBy": "api_key"}}
                 )
     except (AuthenticationError, PermissionDeniedError):
         raise InvalidApiKeyError("Pleo did not accept this API key.") from None
