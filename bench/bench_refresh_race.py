@@ -374,6 +374,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench: refresh_race.failed_races = {failures} count")
     print(f"bench: refresh_race.duration_p50 = {_percentile(durations_ms, 0.50):.1f} ms")
     print(f"bench: refresh_race.duration_p95 = {_percentile(durations_ms, 0.95):.1f} ms")
+    print()
+    print(f"{'races':<28}{len(records):>10}")
+    print(f"{'processes per race':<28}{args.processes:>10}")
+    print(f"{'token calls per race':<28}{min(calls):>6} to {max(calls)}")
+    print(f"{'reuse detections':<28}{sum(r.reuse_detections for r in records):>10}")
+    print(f"{'failed races':<28}{failures:>10}")
+    print(f"{'race duration min':<28}{min(durations_ms):>10.1f} ms")
+    print(f"{'race duration p50':<28}{_percentile(durations_ms, 0.50):>10.1f} ms")
+    print(f"{'race duration p95':<28}{_percentile(durations_ms, 0.95):>10.1f} ms")
+    print(f"{'race duration max':<28}{max(durations_ms):>10.1f} ms")
+    # More than one token call, or a race that did not end at start + 1, is a broken protocol.
     ok = failures == 0 and max(calls) == 1 and min(calls) == 1
     return 0 if ok else 1
 

@@ -263,6 +263,22 @@ def start_backing(
     return Backing(services[0].url, services[1].url, emulator_url, resources, services)
 
 
+def register_local_client(emulator_url: str, api_url: str) -> None:
+    """Register the app's OAuth client with the redirect URI of this world's API port (the
+    emulator's default names port 3000; an exact match is required)."""
+    body = json.dumps(
+        {"client_id": "local-client", "redirect_uris": [f"{api_url}/oauth/callback"]}
+    ).encode("utf-8")
+    request = urllib.request.Request(  # noqa: S310 - loopback only
+        f"{emulator_url}/_emulator/clients",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback only
+        pass
+
+
 def environment_builder(
     config: WorldConfig, dynamodb_url: str, moto_url: str, emulator_url: str | None
 ) -> Callable[[FunctionSpec], dict[str, str]]:
@@ -312,6 +328,8 @@ class World:
         write_state(config, self.state)
         self.backing = start_backing(config, config.log_dir, self._remember, self.out)
         backing = self.backing
+        if backing.emulator_url is not None:
+            register_local_client(backing.emulator_url, config.url("api"))
         specs = load_function_specs(config.template, backing.resources, config.base_dir)
         self.invoker = Invoker(
             specs,

@@ -278,6 +278,12 @@ def _fault_response(rule: FaultRule) -> Response:
     extra = {}
     if rule.retry_after is not None:
         extra["Retry-After"] = str(rule.retry_after)
+    if rule.kind == "response":  # a malformed answer, e.g. an HTML page with 200
+        return Response(
+            rule.status,
+            rule.body.encode("utf-8"),
+            [("Content-Type", rule.content_type), *extra.items()],
+        )
     if rule.status == 429:
         return api_error(429, "too_many_requests", "injected rate limit", **extra)
     return api_error(rule.status, "injected_fault", f"injected {rule.status}", **extra)

@@ -9,7 +9,7 @@ from typing import Any
 from local.pleo_emulator.http import Request, Response, bad_request, json_response, not_found
 from local.pleo_emulator.state import Client, FaultRule, World, digest, public
 
-FAULT_KINDS = ("error", "timeout", "latency")
+FAULT_KINDS = ("error", "timeout", "latency", "response")
 
 
 def _ok(payload: Any, status: int = 200) -> Response:
@@ -288,6 +288,8 @@ class Control:
             ("count", int),
             ("operation", str),
             ("path_prefix", str),
+            ("body", str),
+            ("content_type", str),
         ):
             if body.get(key) is not None:
                 try:
@@ -296,6 +298,8 @@ class Control:
                     return bad_request(f"{key} has the wrong type")
         if kind == "error" and not 400 <= rule.status <= 599:
             return bad_request("status must be a 4xx or 5xx code")
+        if kind == "response" and not 200 <= rule.status <= 599:
+            return bad_request("status must be between 200 and 599")
         if not 0 <= rule.rate <= 1:
             return bad_request("rate is a probability between 0 and 1")
         self.world.faults.append(rule)

@@ -200,7 +200,7 @@ class ApiKey:
 @dataclass
 class FaultRule:
     id: str
-    kind: str  # "error" | "timeout" | "latency"
+    kind: str  # "error" | "timeout" | "latency" | "response" (answers `body` as is)
     status: int = 500
     retry_after: int | None = None
     latency_ms: int = 0
@@ -209,6 +209,8 @@ class FaultRule:
     count: int | None = None  # times left; None = unlimited
     operation: str | None = None
     path_prefix: str | None = None
+    body: str = ""
+    content_type: str = "text/html; charset=utf-8"
     applied: int = 0
 
     def matches(self, operation: str, path: str) -> bool:

@@ -161,9 +161,12 @@ class EmulatorControl:
         count: int | None = None,
         operation: str | None = None,
         path_prefix: str | None = None,
+        body: str | None = None,
+        content_type: str | None = None,
     ) -> dict[str, Any]:
         """kind: "error" (status, retry_after), "timeout" (hang_ms, then the connection drops)
-        or "latency" (latency_ms); by `rate` (probability) and/or `count`; optionally only for
+        or "latency" (latency_ms) or "response" (status, body, content_type: a malformed
+        answer); by `rate` (probability) and/or `count`; optionally only for
         one `operation` ("GET /v1/installations/me") or a `path_prefix`."""
         body = {
             key: value
@@ -177,6 +180,8 @@ class EmulatorControl:
                 "count": count,
                 "operation": operation,
                 "path_prefix": path_prefix,
+                "body": body,
+                "content_type": content_type,
             }.items()
             if value is not None
         }

@@ -113,8 +113,16 @@ class Collaborators:
     def tokens(self) -> TokenStore:
         from pleo_connector.tokens import TokenStore
 
-        refresher = self.oauth_client.refresh if self._pleo is not None else None
-        return TokenStore(self.credentials, self.cipher, refresher)
+        if self._pleo is None:
+            return TokenStore(self.credentials, self.cipher)
+        oauth = self.oauth_client
+        # The lease must outlive the whole token call: size it from the client's own timeout.
+        return TokenStore(
+            self.credentials,
+            self.cipher,
+            oauth.refresh,
+            refresh_timeout_s=oauth.request_timeout_s,
+        )
 
     @cached_property
     def sync_queue(self) -> SyncQueue:

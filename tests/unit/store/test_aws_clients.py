@@ -1,0 +1,32 @@
+"""Clients are built once per process, and never reused across different endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from pleo_connector.store.aws_clients import aws_client, forget_clients
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    forget_clients()
+    yield
+    forget_clients()
+
+
+def test_one_client_per_service_and_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:9")
+
+    first = aws_client("dynamodb")
+
+    assert aws_client("dynamodb") is first
+    assert first.meta.endpoint_url == "http://127.0.0.1:9"
+    assert aws_client("kms") is not first
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:10")
+    moved = aws_client("dynamodb")
+    assert moved is not first
+    assert moved.meta.endpoint_url == "http://127.0.0.1:10"
