@@ -79,7 +79,7 @@ def submit() -> Response[str]:
     # A retried POST of the same key from the same session must not queue a second first sync.
     key = hashlib.sha256(f"{session.session_id}\x00{api_key or ''}".encode()).hexdigest()
     try:
-        installed = once(collaborators.store_settings.table_name, key, install)
+        installed = once(collaborators.store_settings.table_name, key, install, app.lambda_context)
     except InvalidApiKeyError as error:
         return api_key_page(
             csrf_token(session),

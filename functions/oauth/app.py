@@ -71,7 +71,12 @@ def callback() -> Response[str]:
         }
 
     outcome = OAuthInstallOutcome(
-        **once(collaborators.store_settings.table_name, idempotency_key(params, cookies), complete)
+        **once(
+            collaborators.store_settings.table_name,
+            idempotency_key(params, cookies),
+            complete,
+            app.lambda_context,
+        )
     )
     session = collaborators.sessions.issue(outcome.installation_id)
     set_cookies = [

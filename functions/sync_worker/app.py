@@ -31,6 +31,7 @@ def deps() -> Collaborators:
         store=load_settings(StoreSettings),
         pleo=load_settings(PleoSettings),
         queue=load_settings(QueueSettings),
+        shared_rate_budget=True,
     )
 
 

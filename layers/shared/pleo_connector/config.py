@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from functools import lru_cache
-from typing import TypeVar
+from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
@@ -56,17 +55,16 @@ class WebSettings(_FromEnvironment):
         return f"{str(self.public_base_url).rstrip('/')}/oauth/callback"
 
 
-SettingsT = TypeVar("SettingsT", bound=BaseModel)
-
-
-def load_settings(model: type[SettingsT], environ: Mapping[str, str] | None = None) -> SettingsT:
+def load_settings[SettingsT: BaseModel](
+    model: type[SettingsT], environ: Mapping[str, str] | None = None
+) -> SettingsT:
     """Parse `model` from `environ` (default: the process environment), once per model."""
     if environ is not None:
         return model.model_validate(dict(environ))
     return _cached(model)  # type: ignore[return-value]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _cached(model: type[BaseModel]) -> BaseModel:
     return model.model_validate(dict(os.environ))
 

@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from pleo_connector.connect.errors import AuthorizationDeniedError, ConnectError
+from pleo_connector.connect.errors import (
+    AuthorizationDeniedError,
+    BadCallbackError,
+    ConnectError,
+    GrantExchangeError,
+    IssuerMismatchError,
+    StateRejectedError,
+)
 from pleo_connector.connect.wiring import Collaborators
 from pleo_connector.observability import logger
 
@@ -14,6 +21,9 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
     from pleo_connector.web.session import Session
+
+
+SIGN_IN_ERRORS = (BadCallbackError, StateRejectedError, IssuerMismatchError, GrantExchangeError)
 
 
 def install_error_pages(app: APIGatewayHttpResolver, deps: Callable[[], Collaborators]) -> None:
@@ -30,7 +40,9 @@ def install_error_pages(app: APIGatewayHttpResolver, deps: Callable[[], Collabor
         logger.info("request refused", extra={"reason": type(error).__name__})
         if isinstance(error, AuthorizationDeniedError):
             return oauth_error_page(error.error, error.description, site=site)
-        return error_page(error.status_code, error.user_message, site=site)
+        # A failed sign-in can only be retried from the start: offer it.
+        start_again = isinstance(error, SIGN_IN_ERRORS) or None
+        return error_page(error.status_code, error.user_message, start_again=start_again, site=site)
 
     def _credential_error(error: CredentialDecryptError) -> Response[str]:
         logger.warning("stored credentials could not be decrypted")

@@ -32,9 +32,15 @@ def _persistence(table_name: str) -> Any:
     )
 
 
-def once(table_name: str, key: str, effect: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def once(
+    table_name: str,
+    key: str,
+    effect: Callable[[], dict[str, Any]],
+    lambda_context: Any = None,
+) -> dict[str, Any]:
     """Run `effect` once per `key` within the TTL; a retry gets the first result back, and a
-    concurrent duplicate raises Powertools' IdempotencyAlreadyInProgressError."""
+    concurrent duplicate gets AlreadyInProgressError. With the Lambda context, an in-progress
+    record left by an invocation that timed out expires with that invocation."""
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
@@ -43,11 +49,14 @@ def once(table_name: str, key: str, effect: Callable[[], dict[str, Any]]) -> dic
     def effect_for(request: dict[str, str]) -> dict[str, Any]:
         return effect()
 
+    config = IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_TTL_S)
+    if lambda_context is not None:
+        config.register_lambda_context(lambda_context)
     run: Callable[..., dict[str, Any]] = idempotent_function(
         effect_for,
         data_keyword_argument="request",
         persistence_store=_persistence(table_name),
-        config=IdempotencyConfig(expires_after_seconds=IDEMPOTENCY_TTL_S),
+        config=config,
     )
 
     try:

@@ -147,11 +147,12 @@ async def complete_oauth_install(
         raise StateRejectedError(
             "The sign-in did not come back to the browser that started it."
         ) from None
-    if params.error:
-        raise AuthorizationDeniedError(params.error, params.error_description)
+    # RFC 9207: an answer from another authorization server is refused, an error one too.
     expected_issuer = deps.pleo_settings.pleo_issuer.rstrip("/")
     if params.iss is not None and params.iss.rstrip("/") != expected_issuer:
         raise IssuerMismatchError("The sign-in answer came from an unexpected server.")
+    if params.error:
+        raise AuthorizationDeniedError(params.error, params.error_description)
     if not params.code:
         raise BadCallbackError("The sign-in answer has no authorization code.")
 

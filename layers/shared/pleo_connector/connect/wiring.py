@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pleo_connector.pleo.auth import PleoAuth
     from pleo_connector.pleo.client import PleoClient
     from pleo_connector.pleo.oauth import OAuthClient
+    from pleo_connector.pleo.ratelimit import RateBudget
     from pleo_connector.store.credentials import CredentialRepository
     from pleo_connector.store.dynamodb import DynamoTable
     from pleo_connector.store.installations import InstallationRepository
@@ -50,9 +51,11 @@ class Collaborators:
         pleo: PleoSettings | None = None,
         web: WebSettings | None = None,
         queue: QueueSettings | None = None,
+        shared_rate_budget: bool = False,
         overrides: dict[str, Any] | None = None,
     ) -> None:
         self.store_settings = store
+        self.shared_rate_budget = shared_rate_budget
         self._pleo = pleo
         self._web = web
         self._queue = queue
@@ -145,11 +148,22 @@ class Collaborators:
         settings = self.pleo_settings
         return OAuthClient(str(settings.pleo_auth_url), settings.pleo_client_id, self.client_secret)
 
+    @cached_property
+    def rate_budget(self) -> RateBudget:
+        """Requests a minute to Pleo: shared by every worker through the table when
+        `shared_rate_budget` is set (the sync worker), the process's own bucket otherwise (the
+        pages make a handful of calls per request)."""
+        from pleo_connector.pleo.ratelimit import make_budget
+
+        settings = self.pleo_settings
+        table = self.store_settings.table_name if self.shared_rate_budget else None
+        return make_budget(settings.pleo_rate_budget_per_min, table_name=table)
+
     def pleo_client(self, auth: PleoAuth) -> PleoClient:
         """A client for one credential; close it after use (`async with`)."""
         from pleo_connector.pleo.client import PleoClient
 
-        return PleoClient(str(self.pleo_settings.pleo_api_url), auth)
+        return PleoClient(str(self.pleo_settings.pleo_api_url), auth, budget=self.rate_budget)
 
     def pleo_with_access_token(self, access_token: str) -> PleoClient:
         from pleo_connector.pleo.auth import BearerAuth
