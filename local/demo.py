@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 import urllib.error
@@ -146,11 +147,19 @@ def describe(invocation: Invocation) -> str:
         if "location" in headers:
             text += f" -> {headers['location'][:70]}"
         elif payload.get("body"):
-            text += f" {str(payload['body'])[:60]}"
+            text += f" {_short_body(str(payload['body']))}"
     else:
         text = json.dumps(payload)[:80]
     start = f"cold start, init {invocation.init_ms:.0f} ms" if invocation.init_ms else "warm"
     return f"{text}  ({start}, {invocation.duration_ms:.0f} ms)"
+
+
+def _short_body(body: str) -> str:
+    """A page's title, or the first characters of any other body, on one line."""
+    title = re.search(r"<title>(.*?)</title>", body, re.S | re.I)
+    if title:
+        return f"page: {' '.join(title.group(1).split())[:60]}"
+    return " ".join(body.split())[:60]
 
 
 def step_health(context: DemoContext) -> list[str]:
@@ -184,7 +193,11 @@ def step_invoke_every_function(context: DemoContext) -> list[str]:
 
 def step_sqs_message(context: DemoContext) -> list[str]:
     queue_url = context.resources.queue_urls["SyncQueue"]
-    body = json.dumps({"installation_id": "00000000-0000-4000-8000-000000000001", "reason": "demo"})
+    # The sync message format (pleo_connector.sync_queue.SyncRequest). No such installation
+    # exists: the worker has nothing to sync, and the message is done.
+    body = json.dumps(
+        {"installation_id": "00000000-0000-4000-8000-000000000001", "reason": "sync_now"}
+    )
     message_id = context.aws_client("sqs").send_message(QueueUrl=queue_url, MessageBody=body)[
         "MessageId"
     ]

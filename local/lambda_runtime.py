@@ -12,8 +12,9 @@ Protocol (the invoker in local/invoker.py is the other end):
 - at start, one line: {"ready": true, "init_ms": ...} or {"init_error": {errorType, ...}};
 - per request line {"request_id", "event", "deadline_ms"} one answer line:
   {"request_id", "result": ...} or {"request_id", "error": {errorMessage, errorType, stackTrace}}.
-Answers go to a private copy of the original stdout; anything the handler prints goes to stderr
-(descriptors 1 and 2 both point there), so it can never corrupt the answers. The invoker enforces
+Requests and answers use private copies of the original stdin and stdout; the handler's stdin is
+empty and anything it prints goes to stderr (descriptors 1 and 2 both point there), so it can never
+corrupt the protocol. The invoker enforces
 the timeout by killing the process, as Lambda ends a timed-out environment.
 """
 
@@ -69,13 +70,18 @@ def error_payload(error: BaseException, error_type: str | None = None) -> dict[s
     }
 
 
-def _redirect_stdout_to_stderr() -> int:
-    """Keep a private copy of the answer descriptor and point descriptor 1 at stderr."""
+def _take_protocol_descriptors() -> tuple[int, int]:
+    """Keep private copies of stdin and stdout for the protocol; the handler's descriptor 0 reads
+    /dev/null and its descriptor 1 writes to stderr, so it can neither eat nor corrupt messages."""
     sys.stdout.flush()
-    answers = os.dup(1)
+    requests, answers = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
     os.dup2(2, 1)
+    sys.stdin = os.fdopen(0, "r", encoding="utf-8", closefd=False)
     sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", closefd=False)
-    return answers
+    return requests, answers
 
 
 def _load_handler(code_dir: str, layers: list[str], handler: str) -> Any:
@@ -83,11 +89,14 @@ def _load_handler(code_dir: str, layers: list[str], handler: str) -> Any:
     module_name, _, function_name = handler.rpartition(".")
     try:
         module = importlib.import_module(module_name)
-    except Exception as error:
-        raise _InitError(
-            error_payload(error, "Runtime.ImportModuleError")
-            | {"errorMessage": f"Unable to import module '{module_name}': {error}"}
-        ) from error
+    except ImportError as error:
+        message = f"Unable to import module '{module_name}': {error}"
+        payload = {"errorMessage": message, "errorType": "Runtime.ImportModuleError"}
+        raise _InitError(payload | {"stackTrace": []}) from error
+    except SyntaxError as error:
+        raise _InitError(error_payload(error, "Runtime.UserCodeSyntaxError")) from error
+    except Exception as error:  # module-level code raised: Lambda reports it as it is
+        raise _InitError(error_payload(error)) from error
     function = getattr(module, function_name, None)
     if not callable(function):
         raise _InitError(
@@ -116,7 +125,9 @@ def _json_default(value: Any) -> Any:
 
 
 def serve(args: argparse.Namespace) -> int:
-    answers = os.fdopen(_redirect_stdout_to_stderr(), "w", buffering=1, encoding="utf-8")
+    requests_fd, answers_fd = _take_protocol_descriptors()
+    requests = os.fdopen(requests_fd, "r", encoding="utf-8")
+    answers = os.fdopen(answers_fd, "w", buffering=1, encoding="utf-8")
 
     def answer(message: dict[str, Any]) -> None:
         answers.write(json.dumps(message, default=_json_default) + "\n")
@@ -131,7 +142,7 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     answer({"ready": True, "init_ms": round((time.perf_counter() - started) * 1000, 1)})
 
-    for line in sys.stdin:
+    for line in requests:
         if not line.strip():
             continue
         request = json.loads(line)

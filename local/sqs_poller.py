@@ -9,9 +9,11 @@ What it keeps from Lambda:
 - what stays becomes visible again after the visibility timeout, and after `maxReceiveCount`
   receives moto's SQS moves it to the dead-letter queue (redrive happens on the queue, as in AWS).
 
-The one local liberty: the queue's visibility timeout (720 s in template.yaml) can be overridden per
-receive (`visibility_timeout_s`, `LOCAL_SQS_VISIBILITY_TIMEOUT`), so a retry takes seconds, not
-twelve minutes. Needs boto3 (both virtualenvs have it).
+The one local liberty: a failed message waits `visibility_timeout_s` seconds before its retry
+(`LOCAL_SQS_VISIBILITY_TIMEOUT`) instead of the rest of the queue's visibility timeout (720 s in
+template.yaml), so a retry takes seconds, not twelve minutes. While a message is being processed
+it stays hidden for the queue's own timeout, so it is never handed to two workers at once.
+Needs boto3 (both virtualenvs have it).
 """
 
 from __future__ import annotations
@@ -155,8 +157,6 @@ class SqsPoller:
             "MessageSystemAttributeNames": ["All"],
             "MessageAttributeNames": ["All"],
         }
-        if self.visibility_timeout_s is not None:
-            request["VisibilityTimeout"] = self.visibility_timeout_s
         messages = client.receive_message(**request).get("Messages", [])
         if not messages:
             return None
@@ -181,6 +181,21 @@ class SqsPoller:
                 ],
             )
         outcome.deleted = [m["MessageId"] for m in succeeded]
+        failed_messages = [m for m in messages if m["MessageId"] in outcome.failed]
+        if failed_messages and self.visibility_timeout_s is not None:
+            # In flight, a message stayed hidden for the queue's own timeout (never handed out
+            # twice while it runs); only its retry comes sooner.
+            client.change_message_visibility_batch(
+                QueueUrl=self.source.queue_url,
+                Entries=[
+                    {
+                        "Id": str(index),
+                        "ReceiptHandle": message["ReceiptHandle"],
+                        "VisibilityTimeout": self.visibility_timeout_s,
+                    }
+                    for index, message in enumerate(failed_messages)
+                ],
+            )
         if self.on_batch is not None:
             self.on_batch(outcome)
         return outcome

@@ -412,11 +412,15 @@ class World:
         lines.append(f"  DynamoDB Local     {self.backing.dynamodb_url}")
         lines.append(f"  moto server        {self.backing.moto_url}")
         for poller in self.pollers:
-            visibility = poller.visibility_timeout_s or "the queue's own"
+            retry = (
+                f"{poller.visibility_timeout_s} s"
+                if poller.visibility_timeout_s is not None
+                else "the queue's visibility timeout"
+            )
             lines.append(
                 f"  SQS poller         {poller.source.queue_url} -> {poller.source.function_name} "
                 f"(batch {poller.source.batch_size}, concurrency {poller.source.max_concurrency}, "
-                f"visibility {visibility} s)"
+                f"failed messages retried after {retry})"
             )
         for scheduler in self.schedulers:
             period = f"every {scheduler.period_s} s" if scheduler.period_s else "on demand only"
@@ -473,6 +477,8 @@ def cmd_up(config: WorldConfig) -> int:
         )
         return 1
 
+    # Also when started in the background, where a shell leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, _raise_stop)
     signal.signal(signal.SIGTERM, _raise_stop)
     world = World(config)
     signal.signal(signal.SIGUSR1, lambda signum, frame: world.fire_schedules())
@@ -535,7 +541,9 @@ def cmd_status(config: WorldConfig) -> int:
         "local API /health": urls.get("api", "") + "/health" if "api" in urls else "",
         "DynamoDB Local": urls.get("dynamodb-local", ""),
         "moto server": urls.get("moto", "") + "/moto-api/" if "moto" in urls else "",
-        "Pleo emulator": urls.get("pleo-emulator", ""),
+        "Pleo emulator": urls["pleo-emulator"] + "/_emulator/health"
+        if "pleo-emulator" in urls
+        else "",
     }
     healthy = True
     sys.stdout.write(f"Local world pid {state['pid']} ({state['status']}):\n")
@@ -693,8 +701,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--sqs-visibility-timeout",
         type=int,
         default=visibility_override_from_env(),
-        help="seconds a received message stays hidden (default: the queue's own, 720 s in the "
-        "template; or $LOCAL_SQS_VISIBILITY_TIMEOUT)",
+        help="seconds a failed message waits before its retry (default: the rest of the queue's "
+        "visibility timeout, 720 s in the template; or $LOCAL_SQS_VISIBILITY_TIMEOUT)",
     )
     common.add_argument(
         "--schedule-rate",

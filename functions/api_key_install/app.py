@@ -85,7 +85,7 @@ def submit() -> Response[str]:
             csrf_token(session),
             error=error.user_message,
             replacing=replacing is not None,
-            status=400,
+            status=error.status_code,
             site=collaborators.site,
         )
     new_session = collaborators.sessions.issue(installed["installation_id"])

@@ -17,7 +17,12 @@ from pleo_connector.config import (
     WebSettings,
     load_settings,
 )
-from pleo_connector.connect.http import checked_form, current_session, install_error_pages
+from pleo_connector.connect.http import (
+    checked_form,
+    current_session,
+    install_error_pages,
+    session_installation,
+)
 from pleo_connector.connect.settings import (
     ADAPTER,
     available_tag_groups,
@@ -49,6 +54,11 @@ STATUS_MESSAGES = {
 }
 
 
+AUTH_PROBLEM_MESSAGE = (
+    "The stored Pleo credentials can no longer be used. Please connect again from Pleo."
+)
+
+
 @cache
 def deps() -> Collaborators:
     return Collaborators(
@@ -70,19 +80,26 @@ def _view(
     submitted: dict[str, list[str]] | None = None,
     errors: dict[str, str] | None = None,
 ) -> SettingsView:
+    from pleo_connector.store.installations import AUTH_ERROR
+
     record = load_installation(collaborators, installation_id)
     saved = saved_connection_settings(collaborators, record)
     choices = SyncChoices.model_validate(record.sync_choices or {})
     values: Any = submitted if submitted is not None else saved
     return SettingsView(
         csrf_token=csrf,
+        installation_id=installation_id,
         status=record.status,
         connection_fields=form_fields(ADAPTER.settings_model, values, errors),
         tag_groups=tag_group_options(available_tag_groups(saved), choices.tag_groups),
         choices=choices,
         auth_method=record.auth_method,
         error_code=record.error_code,
-        status_message=STATUS_MESSAGES.get(record.status),
+        status_message=(
+            AUTH_PROBLEM_MESSAGE
+            if record.local_error == AUTH_ERROR
+            else STATUS_MESSAGES.get(record.status)
+        ),
         errors=errors or {},
         can_sync=record.schedulable,
     )
@@ -92,7 +109,7 @@ def _view(
 def show() -> Response[str]:
     collaborators = deps()
     session = current_session(app, collaborators)
-    installation_id = session.require_installation()
+    installation_id = session_installation(app, session)
     view = _view(collaborators, installation_id, csrf_token(session))
     return settings_page(view, site=collaborators.site)
 

@@ -7,7 +7,8 @@ its own state directory), so these tests exercise exactly what `make up` serves.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from local.resources import LocalResources
 from local.services import free_port
 from local.world import (
+    LOCAL_SECRET_VALUES,
     PORTS,
     WorldConfig,
     group_alive,
@@ -25,6 +27,8 @@ from local.world import (
     stop_spawned,
     wait_until_ready,
 )
+from tests.e2e.flows import Browser, SecretLedger, WorldStore, find_leaks
+from tests.support.emulator import DEFAULT_CLIENT_ID, EmulatorControl
 
 # Failed sync messages come back after this many seconds, not the template's 720.
 TEST_VISIBILITY_TIMEOUT_S = 2
@@ -86,3 +90,76 @@ def _recorded_groups(state_dir: Path) -> list[int]:
     except (FileNotFoundError, ValueError):
         return []
     return [int(pgid) for pgid in state.get("process_groups", {}).values()]
+
+
+# ---------------------------------------------------------------------------------------------
+# The connect flows: a clean emulator and a fresh company per test, browsers, and the leak check
+# of security bar item 17 over the whole e2e session.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def world_store(local_world: RunningWorld) -> WorldStore:
+    return WorldStore(local_world.dynamodb_url, local_world.moto_url, local_world.resources)
+
+
+@pytest.fixture(scope="session")
+def secret_ledger(local_world: RunningWorld, world_store: WorldStore) -> Iterator[SecretLedger]:
+    """Collects the secrets the tests see and the pages they get; at the end of the session, the
+    world's logs (handlers, world, emulator, stand-ins) and every page must contain none of them."""
+    ledger = SecretLedger(log_dirs=[local_world.state_dir])
+    ledger.add("OAuth client secret", LOCAL_SECRET_VALUES["PleoClientSecret"])
+    ledger.add("session signing secret", world_store.session_secret())
+    yield ledger
+    for value in world_store.every_credential():
+        ledger.add("stored token or key", value)
+    leaks = find_leaks(ledger.texts(), ledger.secrets)
+    assert ledger.pages, "the leak check saw no page"
+    if leaks:
+        pytest.fail("secrets leaked into logs or pages:\n" + "\n".join(sorted(set(leaks))))
+
+
+@pytest.fixture
+def pleo(local_world: RunningWorld) -> Iterator[EmulatorControl]:
+    """The world's emulator, reset, with the app's client registered for the world's API port."""
+    assert local_world.emulator_url is not None, "the local world runs without the emulator"
+    control = EmulatorControl(local_world.emulator_url)
+    control.reset()
+    control.register_client(
+        DEFAULT_CLIENT_ID, redirect_uris=[f"{local_world.api_url}/oauth/callback"]
+    )
+    yield control
+    control.close()
+
+
+@pytest.fixture
+def company(pleo: EmulatorControl) -> str:
+    """A fresh company, the one auto-approve consents for (switched on)."""
+    company_id = str(pleo.seed_company(f"Company {uuid.uuid4().hex[:8]} A/S")["id"])
+    pleo.set_auto_approve(True, company_id=company_id)
+    return company_id
+
+
+@pytest.fixture
+def new_browser(
+    local_world: RunningWorld,
+    pleo: EmulatorControl,
+    world_store: WorldStore,
+    secret_ledger: SecretLedger,
+) -> Iterator[Callable[[], Browser]]:
+    """Makes browsers (each with its own cookies) that record what they see in the ledger."""
+    browsers: list[Browser] = []
+
+    def make() -> Browser:
+        browser = Browser(local_world.api_url, pleo, world_store, secret_ledger)
+        browsers.append(browser)
+        return browser
+
+    yield make
+    for browser in browsers:
+        browser.close()
+
+
+@pytest.fixture
+def browser(new_browser: Callable[[], Browser]) -> Browser:
+    return new_browser()

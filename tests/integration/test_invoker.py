@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ def echo(event, context):
         "remaining_ok": 0 < context.get_remaining_time_in_millis() <= 2000,
         "table": os.environ.get("TABLE_NAME"),
         "cwd_is_code_dir": os.getcwd() == os.path.dirname(os.path.abspath(__file__)),
+        "stdin": sys.stdin.read(),
     }
 
 
@@ -42,6 +44,14 @@ def boom(event, context):
 
 def sleepy(event, context):
     time.sleep(10)
+
+
+def meet(event, context):
+    # Waits until event["expected"] invocations run at once (each marks a file).
+    open(os.path.join(event["dir"], str(os.getpid())), "w").close()
+    while len(os.listdir(event["dir"])) < event["expected"]:
+        time.sleep(0.01)
+    return os.getpid()
 """
 
 
@@ -71,6 +81,7 @@ def invoker(code_dir: Path) -> Iterator[Invoker]:
         "Boom": spec(code_dir, "Boom", "handlers.boom"),
         "Sleepy": spec(code_dir, "Sleepy", "handlers.sleepy", timeout_s=1),
         "Missing": spec(code_dir, "Missing", "nowhere.handler"),
+        "Meet": spec(code_dir, "Meet", "handlers.meet", timeout_s=20),
     }
     overrides = {"Echo": {"TABLE_NAME": "local-table"}}
     with Invoker(specs, lambda s: lambda_environment(s, overrides), log=io.StringIO()) as invoker:
@@ -98,6 +109,7 @@ def test_the_handler_gets_a_lambda_context_and_the_overridden_environment(
     assert payload["remaining_ok"] is True
     assert payload["table"] == "local-table"
     assert payload["cwd_is_code_dir"] is True
+    assert payload["stdin"] == ""  # the protocol's requests are out of the handler's reach
 
 
 def test_an_exception_becomes_a_lambda_error_payload_and_the_worker_survives(
@@ -126,6 +138,19 @@ def test_a_missing_module_is_an_import_error(invoker: Invoker) -> None:
 
     assert outcome.is_error
     assert outcome.payload["errorType"] == "Runtime.ImportModuleError"
+
+
+def test_concurrent_invocations_get_their_own_workers(invoker: Invoker, tmp_path: Path) -> None:
+    event = {"dir": str(tmp_path / "meet"), "expected": 2}
+    (tmp_path / "meet").mkdir()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outcomes = list(pool.map(lambda _: invoker.invoke("Meet", event), range(2)))
+
+    assert [outcome.is_error for outcome in outcomes] == [False, False]
+    assert [outcome.cold_start for outcome in outcomes] == [True, True]
+    assert outcomes[0].payload != outcomes[1].payload  # two processes
+    assert invoker.warm_workers("Meet") == 2
 
 
 def test_an_unknown_function_is_refused(invoker: Invoker) -> None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pleo_connector.connect.errors import InvalidApiKeyError, PleoUnavailableError
+from pleo_connector.connect.errors import (
+    InvalidApiKeyError,
+    KeyForAnotherInstallationError,
+    PleoUnavailableError,
+)
 from pleo_connector.connect.oauth_install import store_installation
 from pleo_connector.connect.wiring import Collaborators
 from pleo_connector.observability import logger
@@ -54,7 +58,9 @@ async def install_with_api_key(
             if replacing_installation_id is not None:
                 current = deps.installations.get(replacing_installation_id)
                 if current is None or current.company_id != company_id:
-                    raise InvalidApiKeyError("This key belongs to another company.")
+                    raise KeyForAnotherInstallationError(
+                        "This key belongs to another Pleo company than this connection."
+                    )
             try:
                 installation = await pleo.installations.get()
             except NotFoundError:

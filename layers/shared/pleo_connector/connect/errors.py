@@ -48,6 +48,12 @@ class InvalidApiKeyError(ConnectError):
     """The pasted key is malformed or Pleo does not accept it. Never carries the key."""
 
 
+class KeyForAnotherInstallationError(InvalidApiKeyError):
+    """A replacement key that belongs to another company than the session's installation."""
+
+    status_code = 403
+
+
 class SyncRunningError(ConnectError):
     """Disconnecting while Pleo shows PENDING_INTEGRATION would lose data."""
 

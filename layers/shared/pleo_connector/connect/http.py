@@ -91,13 +91,24 @@ def current_session(app: APIGatewayHttpResolver, deps: Collaborators) -> Session
 def checked_form(
     app: APIGatewayHttpResolver, deps: Collaborators, session: Session
 ) -> dict[str, list[str]]:
-    """The POSTed form, after the CSRF checks (token, Sec-Fetch-Site, Origin)."""
+    """The POSTed form, after the CSRF checks (token, Sec-Fetch-Site, Origin) and, when the form
+    names its installation, the check that it is the session's (SessionScopeError: a 403)."""
     from pleo_connector.web.csrf import check_post
-    from pleo_connector.web.forms import parse_form_body
+    from pleo_connector.web.forms import parse_form_body, single_value
 
     form = parse_form_body(app.current_event.decoded_body)
     check_post(app.current_event.headers, form, session, deps.public_base_url)
+    named = single_value(form, "installation_id")
+    if named:
+        session.require_installation(named)
     return form
+
+
+def session_installation(app: APIGatewayHttpResolver, session: Session) -> str:
+    """The session's installation; a link that names another one (`?installation_id=`) is a
+    403, never a switch to that installation."""
+    named = app.current_event.get_query_string_value("installation_id")
+    return session.require_installation(named or None)
 
 
 def query_string(app: APIGatewayHttpResolver) -> str:

@@ -168,10 +168,17 @@ async def complete_oauth_install(
             "Pleo could not complete the sign-in. Please try again."
         ) from None
 
+    needs_configuration = deps.web_settings.requires_configuration
     try:
         async with deps.pleo_with_access_token(token_set.access_token) as pleo:
             installation = await pleo.installations.get()
             introspection = await pleo.introspect()
+            if not needs_configuration and str(installation.status) == "AUTHORIZED":
+                # Pleo's client is registered as needing configuration, this app is not: start
+                # the first sync now, as Pleo's lifecycle has it (the worker activates it).
+                installation = await pleo.installations.update(
+                    "PENDING_INTEGRATION", metadata=installation.metadata
+                )
     except PleoError as error:
         logger.warning("installation lookup failed", extra={"error_type": type(error).__name__})
         raise PleoUnavailableError(
@@ -191,7 +198,6 @@ async def complete_oauth_install(
         auth_method="oauth",
         pleo_status=str(installation.status),
     )
-    needs_configuration = deps.web_settings.requires_configuration
     if not needs_configuration:
         deps.sync_queue.send(
             SyncRequest(

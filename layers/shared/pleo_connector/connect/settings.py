@@ -141,6 +141,7 @@ def request_sync(deps: Collaborators, installation_id: str) -> None:
 async def disconnect(deps: Collaborators, installation_id: str) -> None:
     """Delete the installation in Pleo (which revokes its tokens), then every local item. Refused
     while a sync runs, since Pleo warns that disconnecting during PENDING_INTEGRATION loses data."""
+    from pleo_connector.crypto import CredentialDecryptError
     from pleo_connector.pleo.errors import AuthenticationError, NotFoundError, PleoError
     from pleo_connector.tokens import CredentialError
 
@@ -154,6 +155,10 @@ async def disconnect(deps: Collaborators, installation_id: str) -> None:
             await pleo.installations.delete()
     except NotFoundError:
         logger.info("installation already gone in Pleo", extra={"installation_id": installation_id})
+    except CredentialDecryptError:
+        # Not a dead grant but a credential that is not this installation's: keep everything and
+        # report the auth problem, rather than forget an installation Pleo still has.
+        raise
     except (AuthenticationError, CredentialError):
         # The credential is dead: Pleo can no longer be told, the local data still goes.
         logger.warning("disconnecting without Pleo", extra={"installation_id": installation_id})

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 async def run_sync(deps: Collaborators, request: SyncRequest) -> str:
     """Sync one installation; returns what happened (for logs and tests)."""
+    from pleo_connector.crypto import CredentialError
     from pleo_connector.pleo.errors import AuthenticationError, NotFoundError
-    from pleo_connector.tokens import GrantRevokedError
 
     record = deps.installations.get(request.installation_id)
     if record is None:
@@ -40,10 +40,14 @@ async def run_sync(deps: Collaborators, request: SyncRequest) -> str:
                 return "activated"
             # Touch Pleo so a dead credential or a removed installation shows now, not later.
             await pleo.installations.get()
-    except GrantRevokedError:
-        # Pleo can no longer be told (no credential): INACTIVE locally, off the schedule.
+    except CredentialError as error:
+        # A revoked grant, or a stored credential that does not decrypt for this installation:
+        # Pleo can no longer be told (no usable credential), so INACTIVE locally, off the schedule.
         deps.installations.mark_auth_failure(record.installation_id, status="INACTIVE")
-        logger.warning("grant revoked; installation marked and unscheduled")
+        logger.warning(
+            "credential unusable; installation marked and unscheduled",
+            extra={"error_type": type(error).__name__},
+        )
         return "auth_failed"
     except AuthenticationError:
         deps.installations.mark_auth_failure(record.installation_id, status="INACTIVE")

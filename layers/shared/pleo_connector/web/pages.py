@@ -122,6 +122,8 @@ class SettingsView:
     can_sync: bool = True
     refresh_s: int = 5
     max_tag_groups: int = MAX_TAG_GROUPS
+    # Sent back with every form, so a form rendered for one installation never acts on another.
+    installation_id: str = ""
 
 
 def _clip(text: str | None) -> str | None:
