@@ -225,11 +225,201 @@ def step_fire_schedule(context: DemoContext) -> list[str]:
     return [f"schedule {entry['schedule']} fired {entry['function']}: {outcome}"]
 
 
+class Browser:
+    """A cookie-keeping client that follows no redirect by itself, so each hop can be shown."""
+
+    def __init__(self) -> None:
+        import http.cookiejar
+
+        self.cookies = http.cookiejar.CookieJar()
+
+        class _NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+                return None
+
+        self._opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirect
+        )
+
+    def request(self, method: str, url: str, form: dict[str, Any] | None = None) -> HttpAnswer:
+        from urllib.parse import urlencode
+
+        data = urlencode(form, doseq=True).encode() if form is not None else None
+        headers = {"Content-Type": "application/x-www-form-urlencoded"} if form else {}
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
+        try:
+            with self._opener.open(request, timeout=60) as response:
+                return HttpAnswer(response.status, dict(response.headers), response.read().decode())
+        except urllib.error.HTTPError as error:
+            return HttpAnswer(error.code, dict(error.headers), error.read().decode())
+
+
+def _control(
+    context: DemoContext, method: str, path: str, body: dict[str, Any] | None = None
+) -> Any:
+    """The emulator's control API (JSON)."""
+    if context.emulator_url is None:
+        raise DemoFailure("the Pleo emulator is not running")
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310 - loopback only
+        f"{context.emulator_url}/_emulator{path}",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        text = response.read().decode()
+    return json.loads(text) if text else None
+
+
+def _location(answer: HttpAnswer) -> str:
+    location = {k.lower(): v for k, v in answer.headers.items()}.get("location")
+    if answer.status not in (302, 303) or not location:
+        raise DemoFailure(f"expected a redirect, got {answer.status}: {_short_body(answer.body)}")
+    return location
+
+
+def _csrf_token(page: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    if not found:
+        raise DemoFailure("the page has no CSRF token")
+    return found.group(1)
+
+
+def _status_on_page(page: str) -> str:
+    """The installation status the settings page shows (its `data-status` attribute)."""
+    found = re.search(r'data-status="([A-Z_]+)"', page)
+    return found.group(1) if found else "unknown"
+
+
+def _wait_for_status(
+    context: DemoContext, browser: Browser, wanted: str, timeout: float = 60.0
+) -> str:
+    deadline = time.monotonic() + timeout
+    status = "unknown"
+    while time.monotonic() < deadline:
+        page = browser.request("GET", f"{context.api_url}/settings")
+        status = _status_on_page(page.body)
+        if status == wanted:
+            return status
+        time.sleep(0.5)
+    raise DemoFailure(f"the settings page still shows {status}, not {wanted}")
+
+
+def _configure(context: DemoContext, browser: Browser) -> list[str]:
+    """Fill the settings page as a person would: connection, two dimensions, everything else."""
+    page = browser.request("GET", f"{context.api_url}/settings")
+    if page.status != 200:
+        raise DemoFailure(f"GET /settings answered {page.status}")
+    lines = [f"GET /settings -> 200, status {_status_on_page(page.body)}"]
+    saved = browser.request(
+        "POST",
+        f"{context.api_url}/settings",
+        {
+            "csrf_token": _csrf_token(page.body),
+            "source_url": "https://erp.example.com/api",
+            "api_token": "demo-accounting-token",
+            "environment": "sandbox",
+            "timeout_s": "20",
+            "sync_tag_groups": ["DEPT", "PROJ"],
+            "sync_tax_codes": "on",
+            "sync_vendors": "on",
+            "sync_accounts": "on",
+        },
+    )
+    _location(saved)
+    lines.append("POST /settings -> 303: PENDING_INTEGRATION in Pleo, first sync queued")
+    _wait_for_status(context, browser, "ACTIVATED")
+    lines.append("the worker ran the first sync and called me:activate: the page shows ACTIVATED")
+    return lines
+
+
+def step_oauth_install(context: DemoContext) -> list[str]:
+    _control(context, "PUT", "/settings", {"auto_approve": True})
+    browser = Browser()
+    start = browser.request("GET", f"{context.api_url}/oauth/start")
+    authorize = _location(start)
+    lines = [f"GET /oauth/start -> {start.status} to {authorize.split('?')[0]} (PKCE S256, state)"]
+    consent = browser.request("GET", authorize)
+    callback = _location(consent)
+    lines.append(f"the emulator approved for its company -> {callback.split('?')[0]}?code=...")
+    done = browser.request("GET", callback)
+    landing = _location(done)
+    lines.append(f"GET /oauth/callback -> {done.status} to {landing}: tokens stored encrypted")
+    lines.extend(_configure(context, browser))
+    statuses = [item["status"] for item in _control(context, "GET", "/installations")]
+    lines.append(f"the installation in Pleo (the emulator): {', '.join(statuses)}")
+    return lines
+
+
+def step_api_key_install(context: DemoContext) -> list[str]:
+    company = _control(context, "POST", "/companies", {"name": "Second Company A/S"})
+    issued = _control(
+        context, "POST", "/api-keys", {"company_id": company["id"], "client_id": "local-client"}
+    )
+    browser = Browser()
+    form = browser.request("GET", f"{context.api_url}/install/api-key")
+    if form.status != 200:
+        raise DemoFailure(f"GET /install/api-key answered {form.status}")
+    wrong = browser.request(
+        "POST",
+        f"{context.api_url}/install/api-key",
+        {"csrf_token": _csrf_token(form.body), "api_key": "pleo_key_not_a_real_one_000000"},
+    )
+    lines = [f"a key Pleo does not know -> {wrong.status}: {_short_body(wrong.body)}"]
+    installed = browser.request(
+        "POST",
+        f"{context.api_url}/install/api-key",
+        {"csrf_token": _csrf_token(form.body), "api_key": issued["api_key"]},
+    )
+    lines.append(
+        f"the key the emulator issued for {company['name']} -> {installed.status} to "
+        f"{_location(installed)}: checked live, stored encrypted, installation created"
+    )
+    page = browser.request("GET", f"{context.api_url}/settings")
+    lines.append(f"GET /settings -> {page.status}, status {_status_on_page(page.body)}")
+    return lines
+
+
+def step_scheduled_sync(context: DemoContext) -> list[str]:
+    expected = len(_control(context, "GET", "/installations"))
+    asked_at = time.time()
+    os.kill(context.world_pid, signal.SIGUSR1)
+    entry = context.wait_for_activity(
+        lambda e: e.get("source") == "schedule" and e.get("at", 0) >= asked_at
+    )
+    if entry.get("error"):
+        raise DemoFailure(f"the dispatcher failed: {entry['error']}")
+    deadline = time.monotonic() + 60
+    batches: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        batches = [
+            e
+            for e in read_activity(context.config.activity_file)
+            if e.get("source") == "sqs" and e.get("at", 0) >= asked_at
+        ]
+        if sum(len(e["message_ids"]) for e in batches) >= expected:
+            break
+        time.sleep(0.2)
+    handed = sum(len(e["message_ids"]) for e in batches)
+    if handed < expected:
+        raise DemoFailure(f"{handed} of {expected} installations reached the worker")
+    deleted = sum(int(e.get("deleted", 0)) for e in batches)
+    return [
+        f"schedule fired {entry['function']}: one message per schedulable installation",
+        f"the poller handed {handed} message(s) to the worker in {len(batches)} batch(es): "
+        f"{deleted} done",
+    ]
+
+
 DEMO_STEPS: list[tuple[str, DemoStep]] = [
     ("GET /health through the local API", step_health),
     ("Every function once with its events/ sample (local invoke)", step_invoke_every_function),
     ("One message through the SQS poller to the sync worker", step_sqs_message),
     ("The schedule, fired once", step_fire_schedule),
+    ("An OAuth install through Pleo's consent, then the settings page", step_oauth_install),
+    ("An API-key install", step_api_key_install),
+    ("A scheduled sync of every installation", step_scheduled_sync),
 ]
 
 
