@@ -21,6 +21,8 @@ class SyncReason(StrEnum):
     SCHEDULED = "scheduled"
     SYNC_NOW = "sync_now"
     CONTINUATION = "continuation"
+    # Refresh an OAuth grant that nothing used for long (Pleo promises >= 60 days of life).
+    KEEP_ALIVE = "keep_alive"
 
 
 class SyncRequest(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pleo_connector.observability import logger
-from pleo_connector.sync_queue import SyncRequest
+from pleo_connector.sync_queue import SyncReason, SyncRequest
 
 if TYPE_CHECKING:
     from pleo_connector.connect.wiring import Collaborators
@@ -26,6 +26,8 @@ async def run_sync(deps: Collaborators, request: SyncRequest) -> str:
     if record is None:
         logger.info("installation gone; nothing to sync")
         return "gone"
+    if request.reason == SyncReason.KEEP_ALIVE:
+        return await keep_grant_alive(deps, record.installation_id)
     if not record.schedulable:
         logger.info("installation not schedulable; skipped", extra={"status": record.status})
         return "skipped"
@@ -59,3 +61,16 @@ async def run_sync(deps: Collaborators, request: SyncRequest) -> str:
         logger.info("installation removed in Pleo; local data deleted")
         return "removed"
     return "synced"
+
+
+async def keep_grant_alive(deps: Collaborators, installation_id: str) -> str:
+    """Refresh an idle OAuth grant (re-checked under the lease); a dead one is marked."""
+    from pleo_connector.tokens import GrantRevokedError
+
+    try:
+        refreshed = await deps.tokens.refresh_if_idle(installation_id)
+    except GrantRevokedError:
+        deps.installations.mark_auth_failure(installation_id, status="INACTIVE")
+        logger.warning("idle grant was revoked; installation marked and unscheduled")
+        return "auth_failed"
+    return "refreshed" if refreshed else "fresh"
