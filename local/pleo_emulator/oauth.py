@@ -105,7 +105,10 @@ class OAuthServer:
         ):
             return error_page(403, "Forbidden", "The form's CSRF token is missing or wrong.")
         origin = request.header("origin")
-        if origin and origin != self.issuer:
+        # The page is `Referrer-Policy: no-referrer`, so browsers post its form with
+        # `Origin: null`; Sec-Fetch-Site then tells whether it came from this page's origin.
+        same_origin_null = origin == "null" and request.header("sec-fetch-site") == "same-origin"
+        if origin and origin != self.issuer and not same_origin_null:
             return error_page(403, "Forbidden", "The form was posted from another origin.")
         client = world.clients.get(pending.client_id)
         if client is None:

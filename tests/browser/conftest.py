@@ -31,9 +31,11 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = ROOT / "test-output" / "browser"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    """Debian's Chromium (`local/bootstrap.sh chromium`) driven by Playwright."""
+    """Debian's Chromium (`local/bootstrap.sh chromium`) driven by Playwright. Module-scoped:
+    Playwright's sync API runs an event loop in the main thread while it is open, which tests
+    that run their own loop (most of the suite) must not find there."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `local/bootstrap.sh chromium` (or `make deps`)")
     from playwright.sync_api import sync_playwright
@@ -47,7 +49,7 @@ def chromium() -> Iterator[object]:
 @pytest.fixture
 def screenshots(request: pytest.FixtureRequest) -> Path:
     """test-output/browser/<test name>/ (gitignored), emptied before the test."""
-    folder = SCREENSHOTS / request.node.name
+    folder: Path = SCREENSHOTS / str(request.node.name)
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):
         old.unlink()

@@ -54,7 +54,6 @@ def test_a_person_connects_configures_and_sees_the_app_activated(
     page.select_option("select#company_id", company)
     shot("01-pleo-consent")
     page.click("button[name=decision][value=approve]")
-    page.wait_for_timeout(3000); print("URL", page.url); print(page.content()[-1500:])
 
     # Back in the app: AUTHORIZED, on the settings page.
     page.wait_for_url(f"{api}/settings")

@@ -27,7 +27,7 @@ from local.world import (
     stop_spawned,
     wait_until_ready,
 )
-from tests.e2e.flows import Browser, SecretLedger, WorldStore, find_leaks
+from tests.e2e.flows import Browser, SecretLedger, WorldStore, find_leaks, wait_for
 from tests.support.emulator import DEFAULT_CLIENT_ID, EmulatorControl
 
 # Failed sync messages come back after this many seconds, not the template's 720.
@@ -120,9 +120,11 @@ def secret_ledger(local_world: RunningWorld, world_store: WorldStore) -> Iterato
 
 
 @pytest.fixture
-def pleo(local_world: RunningWorld) -> Iterator[EmulatorControl]:
-    """The world's emulator, reset, with the app's client registered for the world's API port."""
+def pleo(local_world: RunningWorld, world_store: WorldStore) -> Iterator[EmulatorControl]:
+    """The world's emulator, reset, with the app's client registered for the world's API port.
+    Sync messages a previous test left are drained first, so no test sees another's calls."""
     assert local_world.emulator_url is not None, "the local world runs without the emulator"
+    wait_for(lambda: world_store.queued_messages() == 0, "the sync queue to drain", 60)
     control = EmulatorControl(local_world.emulator_url)
     control.reset()
     control.register_client(

@@ -253,6 +253,7 @@ class Browser:
     def submit(
         self,
         path: str,
+        *,
         form_page: str = "/settings",
         headers: dict[str, str] | None = None,
         **fields: Any,
@@ -341,7 +342,7 @@ def status_text(page: str) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", block)).split())
 
 
-ERP_SETTINGS = {
+ERP_SETTINGS: dict[str, Any] = {
     "source_url": "https://erp.example.com/export",
     "api_token": "erp-secret-token-0123456789",
     "environment": "sandbox",

@@ -6,7 +6,7 @@ import secrets
 
 import pytest
 
-from tests.e2e.flows import Browser, WorldStore, wait_for
+from tests.e2e.flows import ERP_SETTINGS, Browser, WorldStore, wait_for
 from tests.support.emulator import EmulatorControl
 
 pytestmark = pytest.mark.e2e
@@ -42,6 +42,13 @@ def test_a_good_key_installs_activated_and_the_first_sync_runs(
     assert all(call["auth"] == "basic" for call in pleo.request_log("GET /v1/installations/me"))
     assert "Active" in browser.settings_status()
     assert 'href="/install/api-key"' in browser.get("/settings").text
+    # Saving the settings later adds to the app's metadata, never drops what is there.
+    browser.ledger.add("accounting system token", ERP_SETTINGS["api_token"])
+    assert browser.submit("/settings", **ERP_SETTINGS, sync_tag_groups="DEPT").status_code == 303
+    (in_pleo,) = [i for i in pleo.installations() if i["company_id"] == company]
+    ours = in_pleo["metadata"]["pleoConnector"]
+    assert ours["connectedBy"] == "api_key"
+    assert ours["syncChoices"]["tag_groups"] == ["DEPT"]
 
 
 @pytest.mark.parametrize(

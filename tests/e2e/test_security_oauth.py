@@ -70,6 +70,7 @@ def test_1_a_bad_state_gets_a_400_and_no_token_call(
 
     assert answer.status_code == 400
     assert 'role="alert"' in answer.text
+    assert 'href="/oauth/start"' in answer.text  # a way to start again
     assert token_calls(pleo) == 0
     nothing_stored_for(world_store, pleo, company)
 
@@ -279,6 +280,7 @@ def test_7_a_100_kb_query_is_refused_before_any_handler_runs(
     state = query_of(browser.start_oauth())["state"]
     calls_before = len(local_world.activity())
     split = urlsplit(local_world.api_url)
+    assert split.hostname is not None
     connection = http.client.HTTPConnection(split.hostname, split.port, timeout=60)
     connection.request("GET", f"/oauth/callback?state={state}&code=" + "c" * 100_000)
     answer = connection.getresponse()

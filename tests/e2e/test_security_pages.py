@@ -146,6 +146,7 @@ def test_13_a_tampered_session_gets_a_401_with_a_way_back(
 ) -> None:
     api_key_installed(browser, pleo, company)
     session = next(c for c in browser.http.cookies.jar if c.name == "pleo_session")
+    assert session.value is not None
     version, kid, payload, mac = session.value.split(".")
     tampered = ".".join(
         [version, kid, payload[:-2] + ("AA" if payload[-2:] != "AA" else "BB"), mac]
@@ -247,10 +248,12 @@ def test_16_a_credential_copied_to_another_row_fails_as_an_auth_problem(
     assert "could not be used" in saved.text
     assert disconnect.status_code == 401
     assert synced.status_code == 303
-    record_b = wait_for(
-        lambda: (r := world_store.installations.get(installation_b)) and r.local_error and r,
+    wait_for(
+        lambda: (r := world_store.installations.get(installation_b)) and r.local_error,
         "the worker to mark installation B",
     )
+    record_b = world_store.installations.get(installation_b)
+    assert record_b is not None
     assert record_b.local_error == "AUTH_ERROR"
     assert not record_b.schedulable
     assert "connect again" in owner_b.settings_status()

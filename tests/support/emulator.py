@@ -168,7 +168,7 @@ class EmulatorControl:
         or "latency" (latency_ms) or "response" (status, body, content_type: a malformed
         answer); by `rate` (probability) and/or `count`; optionally only for
         one `operation` ("GET /v1/installations/me") or a `path_prefix`."""
-        body = {
+        rule = {
             key: value
             for key, value in {
                 "kind": kind,
@@ -185,7 +185,7 @@ class EmulatorControl:
             }.items()
             if value is not None
         }
-        return dict(self._call("POST", "/faults", body))
+        return dict(self._call("POST", "/faults", rule))
 
     def faults(self) -> list[dict[str, Any]]:
         """The fault rules, each with how often it was `applied`."""

@@ -99,7 +99,9 @@ async def save_settings(
     try:
         async with deps.pleo_for_installation(installation_id, record.auth_method) as pleo:
             current = await pleo.installations.get()
-            metadata = {**current.metadata, METADATA_KEY: summary}
+            ours = current.metadata.get(METADATA_KEY)
+            kept = ours if isinstance(ours, dict) else {}
+            metadata = {**current.metadata, METADATA_KEY: {**kept, **summary}}
             await pleo.installations.update(PENDING, metadata=metadata)
     except PleoError as error:
         logger.warning("saving settings to Pleo failed", extra={"error_type": type(error).__name__})

@@ -1,0 +1,185 @@
+"""The OAuth callback's service: strict parsing, and the order of the checks (state first, then
+browser, issuer, Pleo's error, code), with every collaborator faked."""
+
+from __future__ import annotations
+
+import pytest
+
+from pleo_connector.aio import run
+from pleo_connector.connect.errors import (
+    AuthorizationDeniedError,
+    BadCallbackError,
+    GrantExchangeError,
+    IssuerMismatchError,
+    StateRejectedError,
+)
+from pleo_connector.connect.oauth_install import (
+    MAX_QUERY_CHARS,
+    CallbackParams,
+    complete_oauth_install,
+    idempotency_key,
+)
+from pleo_connector.pleo.errors import InvalidGrantError
+from tests.unit.connect.fakes import (
+    ISSUER,
+    FakeBinding,
+    FakeInstallations,
+    FakeInstallationsApi,
+    FakeOAuthClient,
+    FakePleo,
+    FakeQueue,
+    FakeStates,
+    FakeTokens,
+    collaborators,
+    installation,
+)
+
+pytestmark = pytest.mark.unit
+
+STATE = "s" * 43
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "code=abc",
+        "code=abc&state=",
+        f"code=abc&state={STATE}&state={STATE}",
+        f"code=abc&code=def&state={STATE}",
+        f"state={STATE}%0D%0Ax",
+        f"state={STATE}&code=%C3%A9",
+        f"state={STATE}%FF",
+        f"state={STATE}&code=" + "c" * 3000,
+        f"state={STATE}&code=" + "c" * MAX_QUERY_CHARS,
+    ],
+    ids=[
+        "empty",
+        "no state",
+        "empty state",
+        "state twice",
+        "code twice",
+        "CR/LF",
+        "non-ASCII",
+        "invalid UTF-8",
+        "long value",
+        "long query",
+    ],
+)
+def test_a_malformed_callback_is_refused(query: str) -> None:
+    with pytest.raises(BadCallbackError) as raised:
+        CallbackParams.parse(query)
+
+    assert "c" * 100 not in raised.value.user_message
+
+
+def test_a_callback_is_read_with_prose_allowed_only_in_the_description() -> None:
+    params = CallbackParams.parse(
+        f"state={STATE}&error=access_denied&error_description=The+user+said+no&iss={ISSUER}&x=1"
+    )
+
+    assert (params.state, params.error, params.iss) == (STATE, "access_denied", ISSUER)
+    assert params.error_description == "The user said no"
+    with pytest.raises(BadCallbackError):
+        CallbackParams.parse(f"state={STATE}&error=access+denied")
+
+
+def test_the_idempotency_key_depends_on_the_state_and_the_browser() -> None:
+    params = CallbackParams.parse(f"state={STATE}&code=abc")
+    other = CallbackParams.parse(f"state={'t' * 43}&code=abc")
+
+    assert idempotency_key(params, ["a=1", "b=2"]) == idempotency_key(params, ["b=2", "a=1"])
+    assert idempotency_key(params, ["a=1"]) != idempotency_key(params, ["a=2"])
+    assert idempotency_key(params, ["a=1"]) != idempotency_key(other, ["a=1"])
+
+
+def setup(
+    *,
+    binding: bool = True,
+    exchange_error: Exception | None = None,
+    requires_configuration: bool = True,
+) -> tuple[object, FakeStates, FakeOAuthClient, FakeInstallationsApi, FakeQueue, FakeTokens]:
+    states = FakeStates(STATE)
+    oauth = FakeOAuthClient(error=exchange_error)
+    api = FakeInstallationsApi(installation("AUTHORIZED"))
+    queue = FakeQueue()
+    tokens = FakeTokens()
+    deps = collaborators(
+        requires_configuration=requires_configuration,
+        states=states,
+        browser_binding=FakeBinding(binding),
+        oauth_client=oauth,
+        pleo_with_access_token=lambda token: FakePleo(api),
+        installations=FakeInstallations(),
+        tokens=tokens,
+        sync_queue=queue,
+    )
+    return deps, states, oauth, api, queue, tokens
+
+
+def test_another_browser_uses_the_state_up_and_exchanges_nothing() -> None:
+    deps, states, oauth, *_ = setup(binding=False)
+
+    with pytest.raises(StateRejectedError):
+        run(complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), []))  # type: ignore[arg-type]
+
+    assert states.consumed == [STATE]
+    assert oauth.exchanges == []
+
+
+def test_an_error_from_another_issuer_is_refused_as_a_mix_up() -> None:
+    deps, states, oauth, *_ = setup()
+    query = f"state={STATE}&error=access_denied&iss=https://evil.example"
+
+    with pytest.raises(IssuerMismatchError):
+        run(complete_oauth_install(deps, CallbackParams.parse(query), []))  # type: ignore[arg-type]
+
+    assert states.consumed == [STATE]
+    assert oauth.exchanges == []
+
+
+def test_pleos_error_is_reported_and_nothing_is_exchanged() -> None:
+    deps, _, oauth, *_ = setup()
+    query = f"state={STATE}&error=access_denied&error_description=no&iss={ISSUER}/"
+
+    with pytest.raises(AuthorizationDeniedError) as raised:
+        run(complete_oauth_install(deps, CallbackParams.parse(query), []))  # type: ignore[arg-type]
+
+    assert (raised.value.error, raised.value.description) == ("access_denied", "no")
+    assert oauth.exchanges == []
+
+
+def test_a_refused_code_stores_nothing() -> None:
+    deps, _, oauth, api, queue, tokens = setup(exchange_error=InvalidGrantError("invalid_grant"))
+
+    with pytest.raises(GrantExchangeError):
+        run(complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), []))  # type: ignore[arg-type]
+
+    assert len(oauth.exchanges) == 1
+    assert (tokens.saved, queue.sent, api.updates) == ([], [], [])
+
+
+def test_the_exchange_uses_the_stored_verifier_and_redirect_uri() -> None:
+    deps, _, oauth, _, queue, tokens = setup()
+
+    outcome = run(
+        complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=the-code"), [])  # type: ignore[arg-type]
+    )
+
+    assert oauth.exchanges == [("the-code", "v" * 43, "https://app.example/oauth/callback")]
+    assert (outcome.status, outcome.needs_configuration) == ("AUTHORIZED", True)
+    assert tokens.saved == [outcome.installation_id]
+    assert queue.sent == []  # configured on the settings page first
+
+
+def test_without_configuration_an_authorized_installation_starts_its_first_sync() -> None:
+    deps, _, _, api, queue, _ = setup(requires_configuration=False)
+
+    outcome = run(
+        complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), [])  # type: ignore[arg-type]
+    )
+
+    assert api.updates == [("PENDING_INTEGRATION", {"kept": {"by": "someone else"}})]
+    assert outcome.status == "PENDING_INTEGRATION"
+    (request,) = queue.sent
+    assert request.activate_on_success is True
