@@ -23,6 +23,9 @@ from local.services import (
 )
 from tests.support.emulator import EmulatorControl, RunningEmulator
 
+# The local-world fixtures (one session world, shared by the e2e and browser tiers).
+pytest_plugins = ["tests.support.world_fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 

@@ -9,13 +9,6 @@ from pathlib import Path
 import pytest
 
 from local.services import ROOT
-from tests.e2e.conftest import (  # noqa: F401 - fixtures
-    company,
-    local_world,
-    pleo,
-    secret_ledger,
-    world_store,
-)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

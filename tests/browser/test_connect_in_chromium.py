@@ -12,9 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.e2e.conftest import RunningWorld
 from tests.e2e.flows import ERP_SETTINGS, SecretLedger, WorldStore, wait_for
 from tests.support.emulator import EmulatorControl
+from tests.support.world_fixtures import RunningWorld
 
 pytestmark = pytest.mark.browser
 

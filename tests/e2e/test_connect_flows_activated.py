@@ -20,9 +20,9 @@ from local.invoker import DEFAULT_OVERRIDES
 from local.resources import LocalResources
 from local.services import free_port
 from local.world import PORTS, WorldConfig, spawn_world, stop_spawned, wait_until_ready
-from tests.e2e.conftest import TEST_VISIBILITY_TIMEOUT_S, RunningWorld
 from tests.e2e.flows import Browser, SecretLedger, WorldStore, wait_for
 from tests.support.emulator import DEFAULT_CLIENT_ID, EmulatorControl
+from tests.support.world_fixtures import TEST_VISIBILITY_TIMEOUT_S, RunningWorld
 
 pytestmark = pytest.mark.e2e
 

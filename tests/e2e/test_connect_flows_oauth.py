@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import RunningWorld
 from tests.e2e.flows import ERP_SETTINGS, Browser, WorldStore, wait_for
 from tests.support.emulator import EmulatorControl, consent_form_fields
+from tests.support.world_fixtures import RunningWorld
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ import pytest
 
 from local.functions import SAM_PYTHON
 from local.services import ROOT, free_port, wait_for_http
-from tests.e2e.conftest import RunningWorld
+from tests.support.world_fixtures import RunningWorld
 
 pytestmark = pytest.mark.e2e
 

@@ -1,9 +1,9 @@
 """Security bar item 17: no code, verifier, state, token or key in any log line or page.
 
-The `secret_ledger` fixture (tests/e2e/conftest.py) collects every secret the e2e tests see and
-every page the local API serves; at the end of the session it reads every log of the world
-(handler output, the world's own log, the emulator's, DynamoDB Local's and moto's) and fails the
-run if any secret shows up. These tests show that the check has teeth, and run it mid-session.
+The `secret_ledger` fixture (tests/support/world_fixtures.py) collects every secret the e2e tests
+see and every page the local API serves; at the end of the session it reads every log of the
+world (handler output, the world's own log, the emulator's, DynamoDB Local's and moto's) and fails
+the run if any secret shows up. These tests show that the check has teeth, and run it mid-session.
 """
 
 from __future__ import annotations

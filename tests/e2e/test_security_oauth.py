@@ -16,9 +16,9 @@ from urllib.parse import quote, urlencode, urlsplit
 import httpx
 import pytest
 
-from tests.e2e.conftest import RunningWorld
 from tests.e2e.flows import Browser, WorldStore, pkce_challenge, query_of
 from tests.support.emulator import EmulatorControl, Pkce
+from tests.support.world_fixtures import RunningWorld
 
 pytestmark = pytest.mark.e2e
 

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from pleo_connector.web.session import SessionCodec
-from tests.e2e.conftest import RunningWorld
 from tests.e2e.flows import ERP_SETTINGS, Browser, WorldStore, hidden_fields, wait_for
 from tests.support.emulator import EmulatorControl
+from tests.support.world_fixtures import RunningWorld
 
 pytestmark = pytest.mark.e2e
 

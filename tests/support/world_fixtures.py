@@ -1,4 +1,6 @@
-"""A whole local world on free ports, for tests that go through the local API.
+"""A whole local world on free ports, for tests that go through the local API (e2e and browser).
+
+Registered as a plugin by tests/conftest.py, so the e2e and browser tiers share one session world.
 
 The world runs as `local.world up` does for a person (SAM CLI's virtualenv, its own process group,
 its own state directory), so these tests exercise exactly what `make up` serves.
