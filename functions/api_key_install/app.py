@@ -10,13 +10,6 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pleo_connector.aio import run
-from pleo_connector.config import (
-    PleoSettings,
-    QueueSettings,
-    StoreSettings,
-    WebSettings,
-    load_settings,
-)
 from pleo_connector.connect.api_key_install import install_with_api_key
 from pleo_connector.connect.errors import InvalidApiKeyError
 from pleo_connector.connect.http import checked_form, install_error_pages
@@ -32,12 +25,7 @@ app = APIGatewayHttpResolver()
 
 @cache
 def deps() -> Collaborators:
-    return Collaborators(
-        store=load_settings(StoreSettings),
-        pleo=load_settings(PleoSettings),
-        web=load_settings(WebSettings),
-        queue=load_settings(QueueSettings),
-    )
+    return Collaborators.from_environment(pleo=True, web=True, queue=True)
 
 
 install_error_pages(app, deps)

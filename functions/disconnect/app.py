@@ -10,7 +10,6 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pleo_connector.aio import run
-from pleo_connector.config import PleoSettings, StoreSettings, WebSettings, load_settings
 from pleo_connector.connect.http import checked_form, current_session, install_error_pages
 from pleo_connector.connect.settings import disconnect
 from pleo_connector.connect.wiring import Collaborators
@@ -22,11 +21,7 @@ app = APIGatewayHttpResolver()
 
 @cache
 def deps() -> Collaborators:
-    return Collaborators(
-        store=load_settings(StoreSettings),
-        pleo=load_settings(PleoSettings),
-        web=load_settings(WebSettings),
-    )
+    return Collaborators.from_environment(pleo=True, web=True)
 
 
 install_error_pages(app, deps)

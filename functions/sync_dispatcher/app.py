@@ -9,7 +9,6 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from pleo_connector.config import QueueSettings, StoreSettings, load_settings
 from pleo_connector.connect.wiring import Collaborators
 from pleo_connector.observability import logger
 from pleo_connector.sync_queue import SyncReason, SyncRequest
@@ -20,7 +19,7 @@ IDLE_GRANT_AFTER_S = 14 * 24 * 3600
 
 @cache
 def deps() -> Collaborators:
-    return Collaborators(store=load_settings(StoreSettings), queue=load_settings(QueueSettings))
+    return Collaborators.from_environment(queue=True)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -16,7 +16,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pleo_connector.aio import run
-from pleo_connector.config import PleoSettings, QueueSettings, StoreSettings, load_settings
 from pleo_connector.connect.wiring import Collaborators
 from pleo_connector.observability import logger
 from pleo_connector.sync.worker import run_sync
@@ -27,12 +26,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 @cache
 def deps() -> Collaborators:
-    return Collaborators(
-        store=load_settings(StoreSettings),
-        pleo=load_settings(PleoSettings),
-        queue=load_settings(QueueSettings),
-        shared_rate_budget=True,
-    )
+    return Collaborators.from_environment(pleo=True, queue=True, shared_rate_budget=True)
 
 
 def sync_one(record: SQSRecord) -> str:

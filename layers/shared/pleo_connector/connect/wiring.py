@@ -62,6 +62,27 @@ class Collaborators:
         for name, value in (overrides or {}).items():
             setattr(self, name, value)
 
+    @classmethod
+    def from_environment(
+        cls,
+        *,
+        pleo: bool = False,
+        web: bool = False,
+        queue: bool = False,
+        shared_rate_budget: bool = False,
+    ) -> Collaborators:
+        """What one function needs, from its environment: the store always, the other parts
+        only when asked, so a function is never required to carry settings it does not use."""
+        from pleo_connector.config import load_settings
+
+        return cls(
+            store=load_settings(StoreSettings),
+            pleo=load_settings(PleoSettings) if pleo else None,
+            web=load_settings(WebSettings) if web else None,
+            queue=load_settings(QueueSettings) if queue else None,
+            shared_rate_budget=shared_rate_budget,
+        )
+
     # --- settings ------------------------------------------------------------------------------
 
     @property
