@@ -15,13 +15,16 @@ BUILD_PATH = $(dir $(shell readlink -f $(VENV)/bin/python3.13 2>/dev/null)):$(PA
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps venv sam dynamodb chromium lint format test test-fast build bench up down demo invoke deploy clean
+.PHONY: help deps world-deps status fire-schedule venv sam dynamodb chromium lint format test test-fast build bench up down demo invoke deploy clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 deps: ## install everything the project needs (cached per machine)
 	@local/bootstrap.sh venv sam dynamodb chromium
+
+world-deps: # what the local world needs (no browser)
+	@local/bootstrap.sh venv sam dynamodb
 
 venv:
 	@local/bootstrap.sh venv
@@ -53,19 +56,25 @@ build: venv sam ## sam build, then compile the bytecode Lambda cannot write itse
 	PATH="$(BUILD_PATH)" $(SAM) build --template template.yaml
 	$(PY) -m compileall -q --invalidation-mode unchecked-hash .aws-sam/build
 
-bench: build ## every benchmark, printed as `bench: <name> = <value> <unit>`
+bench: build dynamodb ## every benchmark, printed as `bench: <name> = <value> <unit>`
 	$(PY) -m bench
 
-up: deps ## start the local world and leave it running (make down stops it)
+up: world-deps ## start the local world and leave it running (make down stops it)
 	$(SAM_PY) -m local.world up
 
 down: ## stop the local world
 	@if [ -x $(SAM_PY) ]; then $(SAM_PY) -m local.world down; fi
 
-demo: deps ## set up, start the local world, run the whole story, stop
+demo: world-deps ## set up, start the local world, run the whole story, stop
 	$(SAM_PY) -m local.world demo
 
-invoke: ## make invoke FUNCTION=HealthFunction EVENT=events/health.json
+status: ## what the running local world serves, health-checked
+	$(SAM_PY) -m local.world status
+
+fire-schedule: ## run the scheduled sync now, in the running local world
+	$(SAM_PY) -m local.world fire-schedule
+
+invoke: world-deps ## make invoke FUNCTION=HealthFunction EVENT=events/health.json
 	$(SAM_PY) -m local.world invoke $(FUNCTION) -e $(EVENT)
 
 deploy: build ## sam deploy --config-env $(CONFIG_ENV)
