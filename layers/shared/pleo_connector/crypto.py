@@ -48,7 +48,7 @@ class CredentialCipher:
     @property
     def client(self) -> KMSClient:
         if self._client is None:
-            from pleo_connector.store.aws_clients import aws_client
+            from pleo_connector.aws import aws_client
 
             self._client = aws_client("kms")
         return self._client

@@ -47,7 +47,7 @@ class SyncQueue:
     def _client(self) -> SQSClient:
         if self._injected is not None:
             return self._injected
-        from pleo_connector.store.aws_clients import aws_client
+        from pleo_connector.aws import aws_client
 
         client: SQSClient = aws_client("sqs")
         return client

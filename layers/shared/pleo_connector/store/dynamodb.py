@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from pleo_connector.store.aws_clients import aws_client
+from pleo_connector.aws import aws_client
 from pleo_connector.store.errors import StoreError, StoreUnavailableError, WriteConflictError
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pleo_connector.store.aws_clients import aws_client, forget_clients
+from pleo_connector.aws import aws_client, forget_clients
 
 pytestmark = pytest.mark.unit
 

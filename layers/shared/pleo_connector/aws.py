@@ -1,4 +1,4 @@
-"""Low-level boto3 clients, built lazily and once per process.
+"""Low-level boto3 clients, built lazily and once per process, for every module that calls AWS.
 
 boto3 is imported here, inside the function, so importing the layer costs nothing until a client
 is needed. The cache key includes the endpoint and region environment, so tests that point boto3
