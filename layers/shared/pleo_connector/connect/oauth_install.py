@@ -24,7 +24,7 @@ from pleo_connector.observability import logger
 from pleo_connector.sync_queue import SyncReason, SyncRequest
 
 if TYPE_CHECKING:
-    from pleo_connector.store.installations import InstallationRecord
+    from pleo_connector.store.installations import AuthMethod, InstallationRecord
 
 STATE_TTL_S = 600
 MAX_QUERY_CHARS = 8192
@@ -218,7 +218,7 @@ def store_installation(
     *,
     installation_id: str,
     company_id: str,
-    auth_method: str,
+    auth_method: AuthMethod,
     pleo_status: str,
 ) -> InstallationRecord:
     """Create or update the company's one installation. If Pleo replaced the installation (a new
@@ -232,16 +232,21 @@ def store_installation(
         deps.installations.delete_all(existing.installation_id)
         existing = None
     if existing is None:
+        # An installation item whose company pointer is gone (say, a disconnect that stopped
+        # half-way) is updated rather than created again, which its version would refuse.
+        existing = deps.installations.get(installation_id)
+    if existing is None:
         record = InstallationRecord(
             installation_id=installation_id,
             company_id=company_id,
-            auth_method=auth_method,  # type: ignore[arg-type]
+            auth_method=auth_method,
             status=pleo_status,
         )
     else:
         record = replace(
             existing,
-            auth_method=auth_method,  # type: ignore[arg-type]
+            company_id=company_id,
+            auth_method=auth_method,
             status=pleo_status,
             error_code=None,
             local_error=None,
