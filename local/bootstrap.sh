@@ -42,8 +42,9 @@ make_venv() {
     rm -rf "$target"
     "$(find_python313)" -m venv "$target"
     # The machine's pip.conf names local mirrors that may be absent; the registry is enough.
+    # (pip still warns about each absent mirror: those lines are dropped, pip's status kept.)
     PIP_EXTRA_INDEX_URL="" "$target/bin/pip" install --quiet --disable-pip-version-check \
-      $(printf -- '-r %s ' "$@")
+      $(printf -- '-r %s ' "$@") 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
     touch "$target/.complete"
   fi
   ln -sfn "$target" "$ROOT/$link"
