@@ -161,15 +161,10 @@ class OAuthServer:
 
     def token(self, request: Request) -> Response:
         world = self.world
-        if not request.content_type.lower().startswith("application/x-www-form-urlencoded"):
-            return oauth_error(400, "invalid_request", "use application/x-www-form-urlencoded")
-        try:
-            form = _form(request)
-        except ValueError as exc:
-            return oauth_error(400, "invalid_request", str(exc))
-        client, failure = self._authenticate_client(request, form)
-        if client is None:
-            return failure  # type: ignore[return-value]
+        authenticated = self._client_form(request)
+        if isinstance(authenticated, Response):
+            return authenticated
+        client, form = authenticated
         grant_type = form.get("grant_type")
         if not grant_type:
             return oauth_error(400, "invalid_request", "grant_type is required")
@@ -179,6 +174,20 @@ class OAuthServer:
             return self._refresh(client, form)
         world.stats["unsupported_grant_type"] += 1
         return oauth_error(400, "unsupported_grant_type", "use authorization_code or refresh_token")
+
+    def _client_form(self, request: Request) -> tuple[Client, dict[str, str]] | Response:
+        """The form of a request to the token or introspection endpoint, from an authenticated
+        client; or the error response (both endpoints take form bodies, RFC 6749 and 7662)."""
+        if not request.content_type.lower().startswith("application/x-www-form-urlencoded"):
+            return oauth_error(400, "invalid_request", "use application/x-www-form-urlencoded")
+        try:
+            form = _form(request)
+        except ValueError as exc:
+            return oauth_error(400, "invalid_request", str(exc))
+        client, failure = self._authenticate_client(request, form)
+        if client is None:
+            return failure  # type: ignore[return-value]
+        return client, form
 
     def _authenticate_client(
         self, request: Request, form: dict[str, str]
@@ -279,13 +288,10 @@ class OAuthServer:
 
     def introspect(self, request: Request) -> Response:
         world = self.world
-        try:
-            form = _form(request)
-        except ValueError as exc:
-            return oauth_error(400, "invalid_request", str(exc))
-        client, failure = self._authenticate_client(request, form)
-        if client is None:
-            return failure  # type: ignore[return-value]
+        authenticated = self._client_form(request)
+        if isinstance(authenticated, Response):
+            return authenticated
+        client, form = authenticated
         token = form.get("token")
         if not token:
             return oauth_error(400, "invalid_request", "token is required")
