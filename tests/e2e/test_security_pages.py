@@ -188,6 +188,25 @@ def test_13_an_expired_session_gets_a_401_with_a_way_back(
     assert 'href="/oauth/start"' in answer.text
 
 
+def _two_installations(
+    new_browser: Callable[[], Browser],
+    pleo: EmulatorControl,
+    company: str,
+    world_store: WorldStore,
+) -> tuple[Browser, Browser, str, str]:
+    """Two companies installed with API keys from two browsers: both browsers, both ids."""
+    owner_a, owner_b = new_browser(), new_browser()
+    api_key_installed(owner_a, pleo, company)
+    company_b = str(pleo.seed_company("Company B A/S")["id"])
+    api_key_installed(owner_b, pleo, company_b)
+    return (
+        owner_a,
+        owner_b,
+        installation_id_of(world_store, company),
+        installation_id_of(world_store, company_b),
+    )
+
+
 # --- 14. a session for installation A used on installation B -------------------------------------
 
 
@@ -197,12 +216,9 @@ def test_14_a_session_for_one_installation_cannot_act_on_another(
     company: str,
     world_store: WorldStore,
 ) -> None:
-    owner_a, owner_b = new_browser(), new_browser()
-    api_key_installed(owner_a, pleo, company)
-    company_b = str(pleo.seed_company("Company B A/S")["id"])
-    api_key_installed(owner_b, pleo, company_b)
-    installation_a = installation_id_of(world_store, company)
-    installation_b = installation_id_of(world_store, company_b)
+    owner_a, _owner_b, installation_a, installation_b = _two_installations(
+        new_browser, pleo, company, world_store
+    )
 
     shown = owner_a.get(f"/settings?installation_id={installation_b}")
     disconnect = owner_a.submit("/settings/disconnect", installation_id=installation_b)
@@ -231,12 +247,9 @@ def test_16_a_credential_copied_to_another_row_fails_as_an_auth_problem(
     company: str,
     world_store: WorldStore,
 ) -> None:
-    owner_a, owner_b = new_browser(), new_browser()
-    api_key_installed(owner_a, pleo, company)
-    company_b = str(pleo.seed_company("Company B A/S")["id"])
-    api_key_installed(owner_b, pleo, company_b)
-    installation_a = installation_id_of(world_store, company)
-    installation_b = installation_id_of(world_store, company_b)
+    owner_a, owner_b, installation_a, installation_b = _two_installations(
+        new_browser, pleo, company, world_store
+    )
     world_store.copy_credential(installation_a, installation_b)
     pleo.clear_request_log()
 
