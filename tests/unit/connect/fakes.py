@@ -60,8 +60,11 @@ class FakeInstallationsApi:
     updates: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)
     deleted: int = 0
     delete_error: Exception | None = None
+    get_error: Exception | None = None
 
     async def get(self) -> Installation:
+        if self.get_error is not None:
+            raise self.get_error
         return self.installation
 
     async def update(

@@ -16,6 +16,7 @@ from tests.unit.connect.fakes import (
     FakeInstallations,
     FakeInstallationsApi,
     FakePleo,
+    FakeQueue,
     collaborators,
     installation,
 )
@@ -91,3 +92,47 @@ def test_sync_now_needs_a_configured_installation() -> None:
 
     with pytest.raises(SyncRunningError, match="Save the settings first"):
         request_sync(deps, INSTALLATION)  # type: ignore[arg-type]
+
+
+def _save(deps: object) -> None:
+    from pleo_connector.connect.settings import save_settings
+    from pleo_connector.sync.adapters.base import PlaceholderConnectionSettings
+    from pleo_connector.web.forms import SyncChoices
+
+    connection = PlaceholderConnectionSettings.model_validate(
+        {"source_url": "https://erp.example.com", "api_token": "token-12345"}
+    )
+    run(save_settings(deps, INSTALLATION, connection, SyncChoices()))  # type: ignore[arg-type]
+
+
+def test_saving_when_pleo_removed_the_installation_cleans_up_and_asks_to_connect_again() -> None:
+    from pleo_connector.connect.errors import NotInstalledError
+    from pleo_connector.pleo.errors import NotFoundError
+
+    api = FakeInstallationsApi(installation("ACTIVATED"))
+    api.get_error = NotFoundError("gone", status_code=404)
+    deps = deps_for("ACTIVATED", api)
+    queue = FakeQueue()
+    deps.sync_queue = queue  # type: ignore[attr-defined]
+
+    with pytest.raises(NotInstalledError):
+        _save(deps)
+
+    assert deps.installations.deleted == [INSTALLATION]  # type: ignore[attr-defined]
+    assert queue.sent == []
+
+
+def test_saving_with_a_rejected_credential_marks_the_installation() -> None:
+    from pleo_connector.connect.errors import NotInstalledError
+    from pleo_connector.pleo.errors import AuthenticationError
+
+    api = FakeInstallationsApi(installation("ACTIVATED"))
+    api.get_error = AuthenticationError("rejected", status_code=401)
+    deps = deps_for("ACTIVATED", api)
+
+    with pytest.raises(NotInstalledError):
+        _save(deps)
+
+    stored = deps.installations.get(INSTALLATION)  # type: ignore[attr-defined]
+    assert stored.local_error == "AUTH_ERROR"
+    assert not stored.schedulable

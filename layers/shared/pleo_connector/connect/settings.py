@@ -88,7 +88,8 @@ async def save_settings(
 ) -> SavedSettings:
     """Store locally and in Pleo's metadata (read-modify-write: a PUT replaces the metadata), set
     PENDING_INTEGRATION, and queue the first sync with activation on success."""
-    from pleo_connector.pleo.errors import PleoError
+    from pleo_connector.pleo.errors import AuthenticationError, NotFoundError, PleoError
+    from pleo_connector.tokens import CredentialError
 
     record = load_installation(deps, installation_id)
     summary = {
@@ -103,6 +104,20 @@ async def save_settings(
             kept = ours if isinstance(ours, dict) else {}
             metadata = {**current.metadata, METADATA_KEY: {**kept, **summary}}
             await pleo.installations.update(PENDING, metadata=metadata)
+    except NotFoundError:
+        # The customer removed the app in Pleo: clean up as a disconnect would.
+        deps.installations.delete_all(installation_id)
+        logger.info("installation removed in Pleo; local data deleted")
+        raise NotInstalledError(
+            "This connection was removed in Pleo. Please connect again."
+        ) from None
+    except (AuthenticationError, CredentialError):
+        # The failure policy: mark it and stop scheduling it until the user reconnects.
+        deps.installations.mark_auth_failure(installation_id, status="INACTIVE")
+        logger.warning("credential no longer accepted; installation marked")
+        raise NotInstalledError(
+            "Pleo no longer accepts this connection. Please connect again."
+        ) from None
     except PleoError as error:
         logger.warning("saving settings to Pleo failed", extra={"error_type": type(error).__name__})
         raise PleoUnavailableError("Pleo could not be reached; nothing was changed.") from None
