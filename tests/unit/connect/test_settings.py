@@ -136,3 +136,17 @@ def test_saving_with_a_rejected_credential_marks_the_installation() -> None:
     stored = deps.installations.get(INSTALLATION)  # type: ignore[attr-defined]
     assert stored.local_error == "AUTH_ERROR"
     assert not stored.schedulable
+
+
+def test_saving_with_a_revoked_grant_marks_the_installation() -> None:
+    from pleo_connector.connect.errors import NotInstalledError
+
+    deps = deps_for(
+        "ACTIVATED", FakeInstallationsApi(installation("ACTIVATED")), GrantRevokedError("dead")
+    )
+
+    with pytest.raises(NotInstalledError):
+        _save(deps)
+
+    stored = deps.installations.get(INSTALLATION)  # type: ignore[attr-defined]
+    assert stored.local_error == "AUTH_ERROR"

@@ -89,7 +89,7 @@ async def save_settings(
     """Store locally and in Pleo's metadata (read-modify-write: a PUT replaces the metadata), set
     PENDING_INTEGRATION, and queue the first sync with activation on success."""
     from pleo_connector.pleo.errors import AuthenticationError, NotFoundError, PleoError
-    from pleo_connector.tokens import CredentialError
+    from pleo_connector.tokens import GrantRevokedError
 
     record = load_installation(deps, installation_id)
     summary = {
@@ -111,8 +111,9 @@ async def save_settings(
         raise NotInstalledError(
             "This connection was removed in Pleo. Please connect again."
         ) from None
-    except (AuthenticationError, CredentialError):
-        # The failure policy: mark it and stop scheduling it until the user reconnects.
+    except (AuthenticationError, GrantRevokedError):
+        # The failure policy: mark it and stop scheduling it until the user reconnects. (A
+        # credential that does not decrypt is reported as it is, by its own page.)
         deps.installations.mark_auth_failure(installation_id, status="INACTIVE")
         logger.warning("credential no longer accepted; installation marked")
         raise NotInstalledError(
