@@ -28,6 +28,7 @@ from local.world import (
     EVENTS_DIR,
     Target,
     WorldConfig,
+    emulator_control,
     environment_builder,
     group_alive,
     pid_alive,
@@ -51,6 +52,22 @@ class HttpAnswer:
     status: int
     headers: dict[str, str]
     body: str
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Steps look at each redirect themselves."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _answer(opener: urllib.request.OpenerDirector, request: urllib.request.Request) -> HttpAnswer:
+    """Send `request`; an error status is an answer too, not an exception."""
+    try:
+        with opener.open(request, timeout=60) as response:
+            return HttpAnswer(response.status, dict(response.headers), response.read().decode())
+    except urllib.error.HTTPError as error:
+        return HttpAnswer(error.code, dict(error.headers), error.read().decode())
 
 
 @dataclass
@@ -87,20 +104,10 @@ class DemoContext:
         headers: dict[str, str] | None = None,
     ) -> HttpAnswer:
         """One request to the local API (redirects are not followed: steps look at them)."""
-
-        class _NoRedirect(urllib.request.HTTPRedirectHandler):
-            def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-                return None
-
         request = urllib.request.Request(  # noqa: S310 - loopback only
             self.api_url + path, data=body, method=method, headers=headers or {}
         )
-        opener = urllib.request.build_opener(_NoRedirect)
-        try:
-            with opener.open(request, timeout=60) as response:
-                return HttpAnswer(response.status, dict(response.headers), response.read().decode())
-        except urllib.error.HTTPError as error:
-            return HttpAnswer(error.code, dict(error.headers), error.read().decode())
+        return _answer(urllib.request.build_opener(_NoRedirect), request)
 
     def aws_client(self, service: str) -> Any:
         import boto3
@@ -232,11 +239,6 @@ class Browser:
         import http.cookiejar
 
         self.cookies = http.cookiejar.CookieJar()
-
-        class _NoRedirect(urllib.request.HTTPRedirectHandler):
-            def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-                return None
-
         self._opener = urllib.request.build_opener(
             urllib.request.HTTPCookieProcessor(self.cookies), _NoRedirect
         )
@@ -247,11 +249,7 @@ class Browser:
         data = urlencode(form, doseq=True).encode() if form is not None else None
         headers = {"Content-Type": "application/x-www-form-urlencoded"} if form else {}
         request = urllib.request.Request(url, data=data, method=method, headers=headers)  # noqa: S310
-        try:
-            with self._opener.open(request, timeout=60) as response:
-                return HttpAnswer(response.status, dict(response.headers), response.read().decode())
-        except urllib.error.HTTPError as error:
-            return HttpAnswer(error.code, dict(error.headers), error.read().decode())
+        return _answer(self._opener, request)
 
 
 def _control(
@@ -260,16 +258,7 @@ def _control(
     """The emulator's control API (JSON)."""
     if context.emulator_url is None:
         raise DemoFailure("the Pleo emulator is not running")
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(  # noqa: S310 - loopback only
-        f"{context.emulator_url}/_emulator{path}",
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-        text = response.read().decode()
-    return json.loads(text) if text else None
+    return emulator_control(context.emulator_url, method, path, body)
 
 
 def _location(answer: HttpAnswer) -> str:

@@ -263,20 +263,35 @@ def start_backing(
     return Backing(services[0].url, services[1].url, emulator_url, resources, services)
 
 
+def emulator_control(
+    emulator_url: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None = None,
+    timeout: float = 30,
+) -> Any:
+    """One call to the Pleo emulator's JSON control API (`/_emulator{path}`)."""
+    request = urllib.request.Request(  # noqa: S310 - loopback only
+        f"{emulator_url}/_emulator{path}",
+        data=json.dumps(body).encode("utf-8") if body is not None else None,
+        headers={"Content-Type": "application/json"},
+        method=method,
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback
+        text = response.read().decode("utf-8")
+    return json.loads(text) if text else None
+
+
 def register_local_client(emulator_url: str, api_url: str) -> None:
     """Register the app's OAuth client with the redirect URI of this world's API port (the
     emulator's default names port 3000; an exact match is required)."""
-    body = json.dumps(
-        {"client_id": "local-client", "redirect_uris": [f"{api_url}/oauth/callback"]}
-    ).encode("utf-8")
-    request = urllib.request.Request(  # noqa: S310 - loopback only
-        f"{emulator_url}/_emulator/clients",
-        data=body,
-        headers={"Content-Type": "application/json"},
-        method="POST",
+    emulator_control(
+        emulator_url,
+        "POST",
+        "/clients",
+        {"client_id": "local-client", "redirect_uris": [f"{api_url}/oauth/callback"]},
+        timeout=10,
     )
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback only
-        pass
 
 
 def environment_builder(
