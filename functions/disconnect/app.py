@@ -10,9 +10,14 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pleo_connector.aio import run
-from pleo_connector.connect.http import checked_form, current_session, install_error_pages
-from pleo_connector.connect.settings import disconnect
-from pleo_connector.connect.wiring import Collaborators
+from pleo_connector.composition.http import checked_form, current_session, install_error_pages
+from pleo_connector.composition.roots import (
+    DisconnectFunction,
+    WebParts,
+    build_disconnect_function,
+)
+from pleo_connector.config import DisconnectFunctionSettings, load_settings
+from pleo_connector.connect.disconnect import disconnect
 from pleo_connector.observability import logger
 from pleo_connector.web.pages import disconnected_page
 
@@ -20,23 +25,25 @@ app = APIGatewayHttpResolver()
 
 
 @cache
-def deps() -> Collaborators:
-    return Collaborators.from_environment(pleo=True, web=True)
+def deps() -> DisconnectFunction:
+    return build_disconnect_function(load_settings(DisconnectFunctionSettings))
 
 
-install_error_pages(app, deps)
+def web() -> WebParts:
+    return deps().web
+
+
+install_error_pages(app, web)
 
 
 @app.post("/settings/disconnect")
 def disconnect_installation() -> Response[str]:
-    collaborators = deps()
-    session = current_session(app, collaborators)
+    function = deps()
+    session = current_session(app, function.web)
     installation_id = session.require_installation()
-    checked_form(app, collaborators, session)
-    run(disconnect(collaborators, installation_id))
-    return disconnected_page(
-        site=collaborators.site, cookies=[collaborators.sessions.clear_cookie()]
-    )
+    checked_form(app, function.web, session)
+    run(disconnect(function.disconnect, installation_id))
+    return disconnected_page(site=function.web.site, cookies=[function.web.sessions.clear_cookie()])
 
 
 @logger.inject_lambda_context(clear_state=True)

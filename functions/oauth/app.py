@@ -9,7 +9,9 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pleo_connector.aio import run
-from pleo_connector.connect.http import install_error_pages, query_string
+from pleo_connector.composition.http import install_error_pages, query_string
+from pleo_connector.composition.roots import OAuthFunction, WebParts, build_oauth_function
+from pleo_connector.config import OAuthFunctionSettings, load_settings
 from pleo_connector.connect.oauth_install import (
     CallbackParams,
     OAuthInstallOutcome,
@@ -17,28 +19,32 @@ from pleo_connector.connect.oauth_install import (
     idempotency_key,
     start_oauth_install,
 )
-from pleo_connector.connect.wiring import Collaborators
 from pleo_connector.observability import logger
+from pleo_connector.vocabulary import InstallationStatus
 
 app = APIGatewayHttpResolver()
 
 
 @cache
-def deps() -> Collaborators:
-    return Collaborators.from_environment(pleo=True, web=True, queue=True)
+def deps() -> OAuthFunction:
+    return build_oauth_function(load_settings(OAuthFunctionSettings))
 
 
-install_error_pages(app, deps)
+def web() -> WebParts:
+    return deps().web
+
+
+install_error_pages(app, web)
 
 
 @app.get("/oauth/start")
 def start() -> Response[str]:
     from pleo_connector.web.responses import redirect
 
-    collaborators = deps()
-    started = start_oauth_install(collaborators)
-    binding = collaborators.browser_binding.cookie(started.binding_nonce)
-    return redirect(started.authorize_url, [binding], status=302, policy=collaborators.site.policy)
+    function = deps()
+    started = start_oauth_install(function.install)
+    binding = function.web.browser_binding.cookie(started.binding_nonce)
+    return redirect(started.authorize_url, [binding], status=302, policy=function.web.site.policy)
 
 
 @app.get("/oauth/callback")
@@ -46,34 +52,32 @@ def callback() -> Response[str]:
     from pleo_connector.connect.idempotency import once
     from pleo_connector.web.pages import oauth_done_page
 
-    collaborators = deps()
+    function = deps()
     params = CallbackParams.parse(query_string(app))
     cookies = app.current_event.cookies
 
     def complete() -> dict[str, Any]:
-        outcome = run(complete_oauth_install(collaborators, params, cookies))
+        outcome = run(complete_oauth_install(function.install, params, cookies))
         return {
             "installation_id": outcome.installation_id,
-            "status": outcome.status,
+            "status": str(outcome.status),
             "needs_configuration": outcome.needs_configuration,
         }
 
-    outcome = OAuthInstallOutcome(
-        **once(
-            collaborators.store_settings.table_name,
-            idempotency_key(params, cookies),
-            complete,
-            app.lambda_context,
-        )
+    done = once(
+        function.idempotency_table, idempotency_key(params, cookies), complete, app.lambda_context
     )
-    session = collaborators.sessions.issue(outcome.installation_id)
-    set_cookies = [
-        collaborators.browser_binding.clear_cookie(),
-        collaborators.sessions.cookie(session),
-    ]
+    outcome = OAuthInstallOutcome(
+        installation_id=done["installation_id"],
+        status=InstallationStatus(done["status"]),
+        needs_configuration=bool(done["needs_configuration"]),
+    )
+    web = function.web
+    session = web.sessions.issue(outcome.installation_id)
+    set_cookies = [web.browser_binding.clear_cookie(), web.sessions.cookie(session)]
     if outcome.needs_configuration:
-        return collaborators.site.redirect("/settings", set_cookies)
-    return oauth_done_page(site=collaborators.site, cookies=set_cookies)
+        return web.site.redirect("/settings", set_cookies)
+    return oauth_done_page(site=web.site, cookies=set_cookies)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -10,40 +10,42 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pleo_connector.aio import run
-from pleo_connector.connect.http import (
+from pleo_connector.composition.http import (
     checked_form,
     current_session,
     install_error_pages,
     session_installation,
 )
+from pleo_connector.composition.roots import SettingsFunction, WebParts, build_settings_function
+from pleo_connector.config import SettingsFunctionSettings, load_settings
 from pleo_connector.connect.settings import (
-    ADAPTER,
     available_tag_groups,
     load_installation,
     request_sync,
     save_settings,
     saved_connection_settings,
 )
-from pleo_connector.connect.wiring import Collaborators
+from pleo_connector.installation_config import SyncChoices
 from pleo_connector.observability import logger
+from pleo_connector.vocabulary import InstallationStatus, LocalError
 from pleo_connector.web.csrf import csrf_token
-from pleo_connector.web.forms import (
-    FormError,
-    SyncChoices,
-    form_fields,
-    parse_form,
-    parse_sync_choices,
-)
+from pleo_connector.web.forms import FormError, form_fields, parse_form, parse_sync_choices
 from pleo_connector.web.pages import SettingsView, settings_page, tag_group_options
 
 app = APIGatewayHttpResolver()
 
 STATUS_MESSAGES = {
-    "AUTHORIZED": "Connected to Pleo. Set up the accounting system below to start syncing.",
-    "PENDING_INTEGRATION": "The first sync is running. This page updates by itself.",
-    "ACTIVATED": "Connected and syncing on schedule.",
-    "INACTIVE": "Syncing is paused after repeated failures of the accounting system.",
-    "ERROR": "Pleo no longer accepts this connection. Please connect again.",
+    InstallationStatus.AUTHORIZED: (
+        "Connected to Pleo. Set up the accounting system below to start syncing."
+    ),
+    InstallationStatus.PENDING_INTEGRATION: (
+        "The first sync is running. This page updates by itself."
+    ),
+    InstallationStatus.ACTIVATED: "Connected and syncing on schedule.",
+    InstallationStatus.INACTIVE: (
+        "Syncing is paused after repeated failures of the accounting system."
+    ),
+    InstallationStatus.ERROR: "Pleo no longer accepts this connection. Please connect again.",
 }
 
 
@@ -53,39 +55,42 @@ AUTH_PROBLEM_MESSAGE = (
 
 
 @cache
-def deps() -> Collaborators:
-    return Collaborators.from_environment(pleo=True, web=True, queue=True)
+def deps() -> SettingsFunction:
+    return build_settings_function(load_settings(SettingsFunctionSettings))
 
 
-install_error_pages(app, deps)
+def web() -> WebParts:
+    return deps().web
+
+
+install_error_pages(app, web)
 
 
 def _view(
-    collaborators: Collaborators,
+    function: SettingsFunction,
     installation_id: str,
     csrf: str,
     *,
     submitted: dict[str, list[str]] | None = None,
     errors: dict[str, str] | None = None,
 ) -> SettingsView:
-    from pleo_connector.store.installations import AUTH_ERROR
-
-    record = load_installation(collaborators, installation_id)
-    saved = saved_connection_settings(collaborators, record)
+    services = function.settings
+    record = load_installation(services.installations, installation_id)
+    saved = saved_connection_settings(services, record)
     choices = SyncChoices.model_validate(record.sync_choices or {})
     values: Any = submitted if submitted is not None else saved
     return SettingsView(
         csrf_token=csrf,
         installation_id=installation_id,
         status=record.status,
-        connection_fields=form_fields(ADAPTER.settings_model, values, errors),
-        tag_groups=tag_group_options(available_tag_groups(saved), choices.tag_groups),
+        connection_fields=form_fields(services.adapter.settings_model, values, errors),
+        tag_groups=tag_group_options(available_tag_groups(services, saved), choices.tag_groups),
         choices=choices,
         auth_method=record.auth_method,
         error_code=record.error_code,
         status_message=(
             AUTH_PROBLEM_MESSAGE
-            if record.local_error == AUTH_ERROR
+            if record.local_error == LocalError.AUTH_ERROR
             else STATUS_MESSAGES.get(record.status)
         ),
         errors=errors or {},
@@ -95,47 +100,47 @@ def _view(
 
 @app.get("/settings")
 def show() -> Response[str]:
-    collaborators = deps()
-    session = current_session(app, collaborators)
+    function = deps()
+    session = current_session(app, function.web)
     installation_id = session_installation(app, session)
-    view = _view(collaborators, installation_id, csrf_token(session))
-    return settings_page(view, site=collaborators.site)
+    view = _view(function, installation_id, csrf_token(session))
+    return settings_page(view, site=function.web.site)
 
 
 @app.post("/settings")
 def save() -> Response[str]:
-    collaborators = deps()
-    session = current_session(app, collaborators)
+    function = deps()
+    services = function.settings
+    session = current_session(app, function.web)
     installation_id = session.require_installation()
-    form = checked_form(app, collaborators, session)
-    record = load_installation(collaborators, installation_id)
-    saved = saved_connection_settings(collaborators, record)
+    form = checked_form(app, function.web, session)
+    record = load_installation(services.installations, installation_id)
+    saved = saved_connection_settings(services, record)
     errors: dict[str, str] = {}
     try:
-        connection = parse_form(ADAPTER.settings_model, form, current=saved)
+        connection = parse_form(services.adapter.settings_model, form, current=saved)
     except FormError as error:
         errors.update(error.errors)
     try:
-        choices = parse_sync_choices(form, [code for code, _ in available_tag_groups(saved)])
+        offered = [code for code, _ in available_tag_groups(services, saved)]
+        choices = parse_sync_choices(form, offered)
     except FormError as error:
         errors.update(error.errors)
     if errors:
-        view = _view(
-            collaborators, installation_id, csrf_token(session), submitted=form, errors=errors
-        )
-        return settings_page(view, status=400, site=collaborators.site)
-    run(save_settings(collaborators, installation_id, connection, choices))
-    return collaborators.site.redirect("/settings")
+        view = _view(function, installation_id, csrf_token(session), submitted=form, errors=errors)
+        return settings_page(view, status=400, site=function.web.site)
+    run(save_settings(services, installation_id, connection, choices))
+    return function.web.site.redirect("/settings")
 
 
 @app.post("/settings/sync")
 def sync_now() -> Response[str]:
-    collaborators = deps()
-    session = current_session(app, collaborators)
+    function = deps()
+    session = current_session(app, function.web)
     installation_id = session.require_installation()
-    checked_form(app, collaborators, session)
-    request_sync(collaborators, installation_id)
-    return collaborators.site.redirect("/settings")
+    checked_form(app, function.web, session)
+    request_sync(function.settings.installations, function.settings.sync_queue, installation_id)
+    return function.web.site.redirect("/settings")
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -16,25 +16,26 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pleo_connector.aio import run
-from pleo_connector.connect.wiring import Collaborators
+from pleo_connector.composition.roots import build_worker
+from pleo_connector.config import WorkerFunctionSettings, load_settings
 from pleo_connector.observability import logger
-from pleo_connector.sync.worker import run_sync
+from pleo_connector.sync.worker import SyncDeps, run_sync
 from pleo_connector.sync_queue import SyncRequest
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @cache
-def deps() -> Collaborators:
-    return Collaborators.from_environment(pleo=True, queue=True, shared_rate_budget=True)
+def deps() -> SyncDeps:
+    return build_worker(load_settings(WorkerFunctionSettings))
 
 
 def sync_one(record: SQSRecord) -> str:
     request = SyncRequest.model_validate_json(record.body)
     logger.append_keys(installation_id=request.installation_id, reason=str(request.reason))
     outcome = run(run_sync(deps(), request))
-    logger.info("sync request done", extra={"outcome": outcome})
-    return outcome
+    logger.info("sync request done", extra={"outcome": str(outcome)})
+    return str(outcome)
 
 
 @logger.inject_lambda_context(clear_state=True)

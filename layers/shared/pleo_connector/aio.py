@@ -1,6 +1,8 @@
-"""One event loop per process, so async clients keep their connection pools across invocations.
+"""One event loop per process, reused by every invocation.
 
-`asyncio.run` would close the loop after every invocation and with it every pooled connection.
+`asyncio.run` would make and close a loop per call. Keeping one costs nothing and lets what is
+bound to a loop (locks, the shared in-process rate budget) live across warm invocations. Each
+`PleoClient` still opens its own connection pool for its credential and closes it after use.
 """
 
 from __future__ import annotations

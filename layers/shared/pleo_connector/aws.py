@@ -42,6 +42,15 @@ def aws_client(service: str) -> Any:
         return client
 
 
+def aws_errors() -> tuple[type[Exception], ...]:
+    """botocore's own exception roots, for `except aws_errors():`. An except clause is evaluated
+    only when something is raised, so botocore is still imported only when it is needed; and
+    catching these alone lets a programming error surface as itself."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (ClientError, BotoCoreError)
+
+
 def forget_clients() -> None:
     """Drop cached clients (tests that change credentials or endpoints call this)."""
     with _lock:

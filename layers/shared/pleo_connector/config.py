@@ -36,6 +36,16 @@ class PleoSettings(_FromEnvironment):
     pleo_issuer: str = Field(alias="PLEO_ISSUER", default="")
     pleo_rate_budget_per_min: int = Field(alias="PLEO_RATE_BUDGET_PER_MIN", default=500, gt=0)
 
+    @property
+    def auth_base(self) -> str:
+        """The authorization server's base URL without a trailing slash (paths are appended)."""
+        return _base(self.pleo_auth_url)
+
+    @property
+    def api_base(self) -> str:
+        """The API's base URL without a trailing slash."""
+        return _base(self.pleo_api_url)
+
 
 class QueueSettings(_FromEnvironment):
     """Where sync work is queued."""
@@ -51,8 +61,52 @@ class WebSettings(_FromEnvironment):
     requires_configuration: bool = Field(alias="REQUIRES_CONFIGURATION", default=True)
 
     @property
+    def public_base(self) -> str:
+        """The public base URL without a trailing slash: every app URL is built on it."""
+        return _base(self.public_base_url)
+
+    @property
     def redirect_uri(self) -> str:
-        return f"{str(self.public_base_url).rstrip('/')}/oauth/callback"
+        return f"{self.public_base}/oauth/callback"
+
+
+class AdapterSettings(_FromEnvironment):
+    """Which accounting-system adapter this deployment reads (see adapters/registry.py)."""
+
+    adapter: str = Field(alias="ADAPTER", default="placeholder", min_length=1)
+
+
+# --- one model per function: exactly the settings it needs -------------------------------------
+
+
+class OAuthFunctionSettings(StoreSettings, PleoSettings, WebSettings, QueueSettings):
+    """GET /oauth/start and /oauth/callback."""
+
+
+class ApiKeyInstallFunctionSettings(StoreSettings, PleoSettings, WebSettings, QueueSettings):
+    """GET and POST /install/api-key."""
+
+
+class SettingsFunctionSettings(
+    StoreSettings, PleoSettings, WebSettings, QueueSettings, AdapterSettings
+):
+    """The settings page and "sync now"."""
+
+
+class DisconnectFunctionSettings(StoreSettings, PleoSettings, WebSettings):
+    """POST /settings/disconnect."""
+
+
+class DispatcherFunctionSettings(StoreSettings, QueueSettings):
+    """The scheduled dispatcher."""
+
+
+class WorkerFunctionSettings(StoreSettings, PleoSettings, QueueSettings, AdapterSettings):
+    """The sync worker."""
+
+
+def _base(url: HttpUrl) -> str:
+    return str(url).rstrip("/")
 
 
 def load_settings[SettingsT: BaseModel](

@@ -7,7 +7,10 @@ keys are far under KMS's 4 KB limit, so direct Encrypt/Decrypt is enough (no dat
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pleo_connector.aws import aws_errors
+from pleo_connector.errors import ConnectorError
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -26,9 +29,12 @@ _NOT_DECRYPTABLE = frozenset(
 )
 
 
-class CredentialError(Exception):
+class CredentialError(ConnectorError):
     """The installation cannot authenticate with what is stored: the user must reconnect.
     Never retried. Messages name no secret and no ciphertext."""
+
+    http_status: ClassVar[int] = 401
+    user_message = "The stored connection could not be used. Please connect again."
 
 
 class CredentialDecryptError(CredentialError):
@@ -36,8 +42,10 @@ class CredentialDecryptError(CredentialError):
     another row, another key, or garbage): an auth problem, not an outage."""
 
 
-class CryptoError(Exception):
+class CryptoError(ConnectorError):
     """KMS could not be used right now (throttled, unreachable): the request may succeed later."""
+
+    http_status: ClassVar[int] = 503
 
 
 class CredentialCipher:
@@ -62,7 +70,7 @@ class CredentialCipher:
         }
         try:
             response = self.client.encrypt(**request)
-        except Exception as error:
+        except aws_errors() as error:
             raise _crypto_error(error, "Encrypt") from None
         return bytes(response["CiphertextBlob"])
 
@@ -75,7 +83,7 @@ class CredentialCipher:
         }
         try:
             response = self.client.decrypt(**request)
-        except Exception as error:
+        except aws_errors() as error:
             raise _crypto_error(error, "Decrypt") from None
         return bytes(response["Plaintext"])
 
@@ -98,10 +106,9 @@ def _require_installation(installation_id: str) -> None:
 
 def _crypto_error(error: Exception, operation: str) -> CryptoError | CredentialDecryptError:
     """Translate botocore's errors without chaining them: their text could echo request data."""
-    from botocore.exceptions import ClientError
-
-    if isinstance(error, ClientError):
-        code = str(error.response.get("Error", {}).get("Code", "Unknown"))
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        code = str(response.get("Error", {}).get("Code", "Unknown"))
         if operation == "Decrypt" and code in _NOT_DECRYPTABLE:
             return CredentialDecryptError(
                 "stored credentials could not be decrypted for this installation"

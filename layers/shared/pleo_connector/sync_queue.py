@@ -4,11 +4,13 @@ installation to sync, with the reason it was asked for."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import StrEnum
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
+
+from pleo_connector.errors import ConnectorError
+from pleo_connector.vocabulary import SyncReason
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -16,13 +18,10 @@ if TYPE_CHECKING:
 SQS_BATCH_LIMIT = 10
 
 
-class SyncReason(StrEnum):
-    FIRST_SYNC = "first_sync"
-    SCHEDULED = "scheduled"
-    SYNC_NOW = "sync_now"
-    CONTINUATION = "continuation"
-    # Refresh an OAuth grant that nothing used for long (Pleo promises >= 60 days of life).
-    KEEP_ALIVE = "keep_alive"
+class QueueError(ConnectorError):
+    """SQS did not take every message of a batch: the caller's run failed and is retried."""
+
+    http_status: ClassVar[int] = 503
 
 
 class SyncRequest(BaseModel):
@@ -79,7 +78,5 @@ class SyncQueue:
         failed = response.get("Failed", [])
         if failed:
             codes = sorted({entry.get("Code", "unknown") for entry in failed})
-            raise RuntimeError(
-                f"{len(failed)} of {len(batch)} sync messages were not sent: {codes}"
-            )
+            raise QueueError(f"{len(failed)} of {len(batch)} sync messages were not sent: {codes}")
         return len(batch)

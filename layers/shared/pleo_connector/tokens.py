@@ -25,14 +25,16 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from pleo_connector.crypto import CredentialCipher, CredentialDecryptError, CredentialError
+from pleo_connector.errors import ConfigurationError, ConnectorError
 from pleo_connector.pleo.errors import InvalidGrantError
 from pleo_connector.store.credentials import CredentialRepository, StoredCredential
 from pleo_connector.store.errors import WriteConflictError
+from pleo_connector.vocabulary import AuthMethod
 
 __all__ = [
     "CredentialDecryptError",
@@ -86,8 +88,10 @@ class GrantRevokedError(CredentialError):
     rotated it: the user must reconnect. Never retried."""
 
 
-class TokenRefreshBusyError(Exception):
+class TokenRefreshBusyError(ConnectorError):
     """Another process held the refresh lease for longer than this caller could wait; transient."""
+
+    http_status: ClassVar[int] = 503
 
 
 @dataclass
@@ -154,11 +158,15 @@ class TokenStore:
     def delete(self, installation_id: str) -> None:
         self._repo.delete(installation_id)
 
+    def iter_idle_grants(self, refreshed_before: float) -> Iterator[str]:
+        """Installations whose OAuth grant was last refreshed before `refreshed_before`."""
+        return self._repo.iter_idle_grants(refreshed_before)
+
     # --- reading -------------------------------------------------------------------------------
 
     def api_key(self, installation_id: str) -> str:
         credential = self._read(installation_id)
-        if credential.kind != "api_key" or credential.api_key is None:
+        if credential.kind != AuthMethod.API_KEY or credential.api_key is None:
             raise WrongCredentialKindError("the installation is not connected with an API key")
         return self._cipher.decrypt_text(installation_id, credential.api_key)
 
@@ -173,7 +181,7 @@ class TokenStore:
         that has not synced for weeks keeps a live refresh token (Pleo promises only >= 60 days).
         Returns True when this call (or a peer meanwhile) refreshed it."""
         credential = self._read(installation_id)
-        if credential.kind != "oauth":
+        if credential.kind != AuthMethod.OAUTH:
             return False
         before = credential.version
 
@@ -268,7 +276,7 @@ class TokenStore:
             if lease_left < self._refresh_timeout_s + self._lease_margin_s:
                 return None  # too little lease left to finish the call safely: take a new one
             if self._refresher is None:
-                raise RuntimeError("this token store was built without a refresher")
+                raise ConfigurationError("this token store was built without a refresher")
             if leased.refresh_token is None:
                 raise GrantRevokedError("no refresh token stored for the installation")
             refresh_token = self._cipher.decrypt_text(installation_id, leased.refresh_token)
@@ -335,7 +343,7 @@ class TokenStore:
 
     @staticmethod
     def _check_oauth(credential: StoredCredential) -> StoredCredential:
-        if credential.kind != "oauth":
+        if credential.kind != AuthMethod.OAUTH:
             raise WrongCredentialKindError("the installation is not connected with OAuth")
         if credential.grant_revoked_at is not None:
             raise GrantRevokedError("the authorization was revoked or expired: reconnect the app")

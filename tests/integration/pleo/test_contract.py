@@ -15,8 +15,8 @@ import pytest
 
 from pleo_connector.pleo.auth import BearerAuth
 from pleo_connector.pleo.client import PleoClient
-from pleo_connector.pleo.models import InstallationStatus
 from pleo_connector.pleo.resources.accounts import AccountInput
+from pleo_connector.vocabulary import InstallationStatus
 from tests.integration.pleo.conftest import Exchanges, client_for
 from tests.support.emulator import DEFAULT_COMPANY_ID, RunningEmulator
 from tests.support.openapi_contract import assert_conforms, contract, operation_of

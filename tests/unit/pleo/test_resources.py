@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from pleo_connector.pleo.client import PleoClient
-from pleo_connector.pleo.models import Installation, InstallationStatus, Introspection
+from pleo_connector.pleo.models import Installation, Introspection
 from pleo_connector.pleo.resources.accounts import AccountInput
+from pleo_connector.vocabulary import InstallationStatus
 from tests.unit.pleo.conftest import Recorder, installation_json
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pleo_connector.connect.errors import (
     InvalidApiKeyError,
@@ -11,9 +12,17 @@ from pleo_connector.connect.errors import (
     PleoUnavailableError,
 )
 from pleo_connector.connect.oauth_install import store_installation
-from pleo_connector.connect.wiring import Collaborators
 from pleo_connector.observability import logger
-from pleo_connector.sync_queue import SyncReason, SyncRequest
+from pleo_connector.sync_queue import SyncRequest
+from pleo_connector.vocabulary import AuthMethod, InstallationStatus, SyncReason
+
+if TYPE_CHECKING:
+    from pleo_connector.ports import (
+        CredentialVault,
+        InstallationStore,
+        PleoClientFactory,
+        SyncQueuePort,
+    )
 
 MIN_KEY_CHARS = 16
 MAX_KEY_CHARS = 512
@@ -22,8 +31,18 @@ MAX_KEY_CHARS = 512
 @dataclass(frozen=True, slots=True)
 class ApiKeyInstallOutcome:
     installation_id: str
-    status: str
+    status: InstallationStatus
     replaced: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKeyInstallDeps:
+    """What the API-key install needs."""
+
+    pleo: PleoClientFactory
+    tokens: CredentialVault
+    installations: InstallationStore
+    sync_queue: SyncQueuePort
 
 
 def check_api_key_shape(api_key: str | None) -> str:
@@ -37,7 +56,7 @@ def check_api_key_shape(api_key: str | None) -> str:
 
 
 async def install_with_api_key(
-    deps: Collaborators, api_key: str | None, *, replacing_installation_id: str | None = None
+    deps: ApiKeyInstallDeps, api_key: str | None, *, replacing_installation_id: str | None = None
 ) -> ApiKeyInstallOutcome:
     """Install (or replace the key of) the company's installation. A key Pleo rejects is never
     stored; with `replacing_installation_id`, the key must belong to that installation's company."""
@@ -50,7 +69,7 @@ async def install_with_api_key(
 
     key = check_api_key_shape(api_key)
     try:
-        async with deps.pleo_with_api_key(key) as pleo:
+        async with deps.pleo.with_api_key(key) as pleo:
             introspection = await pleo.introspect()
             company_id = introspection.company_id
             if not company_id:
@@ -65,7 +84,8 @@ async def install_with_api_key(
                 installation = await pleo.installations.get()
             except NotFoundError:
                 installation = await pleo.installations.create(
-                    status="ACTIVATED", metadata={"pleoConnector": {"connectedBy": "api_key"}}
+                    status=InstallationStatus.ACTIVATED,
+                    metadata={"pleoConnector": {"connectedBy": "api_key"}},
                 )
     except (AuthenticationError, PermissionDeniedError):
         raise InvalidApiKeyError("Pleo did not accept this API key.") from None
@@ -76,17 +96,17 @@ async def install_with_api_key(
     existing = deps.installations.find_by_company(company_id)
     deps.tokens.save_api_key(installation.id, key)
     record = store_installation(
-        deps,
+        deps.installations,
         installation_id=installation.id,
         company_id=company_id,
-        auth_method="api_key",
-        pleo_status=str(installation.status),
+        auth_method=AuthMethod.API_KEY,
+        pleo_status=installation.known_status(),
     )
     deps.sync_queue.send(
         SyncRequest(
             installation_id=installation.id,
             reason=SyncReason.FIRST_SYNC,
-            activate_on_success=record.status != "ACTIVATED",
+            activate_on_success=record.status != InstallationStatus.ACTIVATED,
         )
     )
     logger.info("installed with an API key", extra={"installation_id": installation.id})

@@ -3,30 +3,45 @@ maps to; the detail for operators goes to the logs, never a secret."""
 
 from __future__ import annotations
 
+from typing import ClassVar
 
-class ConnectError(Exception):
-    status_code = 400
-    title: str | None = None
+from pleo_connector.errors import ConnectorError
+
+
+class ConnectError(ConnectorError):
+    """A connect flow refused the request; its message is written for the user."""
+
+    http_status: ClassVar[int] = 400
 
     def __init__(self, user_message: str) -> None:
         super().__init__(user_message)
         self.user_message = user_message
 
 
-class BadCallbackError(ConnectError):
+class SignInError(ConnectError):
+    """A failed sign-in can only be retried from the start: its page offers that."""
+
+    start_again: ClassVar[bool | None] = True
+
+
+class BadCallbackError(SignInError):
     """The callback's parameters are missing, malformed, oversized or repeated."""
 
 
-class StateRejectedError(ConnectError):
+class StateRejectedError(SignInError):
     """Unknown, used or expired state, or one that came back to another browser."""
 
 
-class IssuerMismatchError(ConnectError):
+class IssuerMismatchError(SignInError):
     """The callback's `iss` is not the configured authorization server (RFC 9207)."""
 
 
+class GrantExchangeError(SignInError):
+    """The code could not be exchanged (expired, used, or minted for another verifier)."""
+
+
 class AuthorizationDeniedError(ConnectError):
-    """Pleo sent `error=` back (the user declined, or Pleo refused)."""
+    """Pleo sent `error=` back (the user declined, or Pleo refused): shown on its own page."""
 
     def __init__(self, error: str, description: str | None) -> None:
         super().__init__("Pleo did not authorize the connection.")
@@ -34,14 +49,10 @@ class AuthorizationDeniedError(ConnectError):
         self.description = description
 
 
-class GrantExchangeError(ConnectError):
-    """The code could not be exchanged (expired, used, or minted for another verifier)."""
-
-
 class PleoUnavailableError(ConnectError):
     """Pleo could not be reached or answered with something unusable; nothing was stored."""
 
-    status_code = 502
+    http_status: ClassVar[int] = 502
 
 
 class InvalidApiKeyError(ConnectError):
@@ -51,16 +62,16 @@ class InvalidApiKeyError(ConnectError):
 class KeyForAnotherInstallationError(InvalidApiKeyError):
     """A replacement key that belongs to another company than the session's installation."""
 
-    status_code = 403
+    http_status: ClassVar[int] = 403
 
 
 class SyncRunningError(ConnectError):
     """Disconnecting while Pleo shows PENDING_INTEGRATION would lose data."""
 
-    status_code = 409
+    http_status: ClassVar[int] = 409
 
 
 class NotInstalledError(ConnectError):
     """The session's installation no longer exists here (disconnected or removed in Pleo)."""
 
-    status_code = 401
+    http_status: ClassVar[int] = 401

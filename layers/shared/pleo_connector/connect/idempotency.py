@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
 from pleo_connector.connect.errors import ConnectError
 
@@ -17,7 +17,9 @@ IDEMPOTENCY_TTL_S = 3600
 
 
 class AlreadyInProgressError(ConnectError):
-    status_code = 409
+    """The same step is running in another invocation right now."""
+
+    http_status: ClassVar[int] = 409
 
 
 @cache

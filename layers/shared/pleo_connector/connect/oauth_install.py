@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
@@ -19,12 +19,22 @@ from pleo_connector.connect.errors import (
     PleoUnavailableError,
     StateRejectedError,
 )
-from pleo_connector.connect.wiring import Collaborators
 from pleo_connector.observability import logger
-from pleo_connector.sync_queue import SyncReason, SyncRequest
+from pleo_connector.store.installations import InstallationRecord
+from pleo_connector.sync_queue import SyncRequest
+from pleo_connector.vocabulary import AuthMethod, InstallationStatus, SyncReason
 
 if TYPE_CHECKING:
-    from pleo_connector.store.installations import AuthMethod, InstallationRecord
+    from pleo_connector.config import PleoSettings, WebSettings
+    from pleo_connector.ports import (
+        BrowserBindingPort,
+        CredentialVault,
+        InstallationStore,
+        OAuthStates,
+        PleoClientFactory,
+        SyncQueuePort,
+        TokenEndpoint,
+    )
 
 STATE_TTL_S = 600
 MAX_QUERY_CHARS = 8192
@@ -86,11 +96,26 @@ def _printable_ascii(value: str, name: str) -> bool:
 @dataclass(frozen=True, slots=True)
 class OAuthInstallOutcome:
     installation_id: str
-    status: str
+    status: InstallationStatus
     needs_configuration: bool
 
 
-def start_oauth_install(deps: Collaborators) -> OAuthStart:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OAuthInstallDeps:
+    """What the OAuth install needs: its settings and its ports."""
+
+    pleo_settings: PleoSettings
+    web_settings: WebSettings
+    states: OAuthStates
+    browser_binding: BrowserBindingPort
+    oauth_client: TokenEndpoint
+    pleo: PleoClientFactory
+    tokens: CredentialVault
+    installations: InstallationStore
+    sync_queue: SyncQueuePort
+
+
+def start_oauth_install(deps: OAuthInstallDeps) -> OAuthStart:
     """A fresh state, PKCE pair and browser binding; nothing in the request steers any of it."""
     from pleo_connector.pleo.oauth import PkcePair, build_authorize_url
 
@@ -107,7 +132,7 @@ def start_oauth_install(deps: Collaborators) -> OAuthStart:
         ttl_s=STATE_TTL_S,
     )
     url = build_authorize_url(
-        str(settings.pleo_auth_url),
+        settings.auth_base,
         settings.pleo_client_id,
         redirect_uri,
         settings.pleo_scopes,
@@ -127,7 +152,7 @@ def idempotency_key(params: CallbackParams, cookies: Iterable[str] | None) -> st
 
 
 async def complete_oauth_install(
-    deps: Collaborators, params: CallbackParams, cookies: Iterable[str] | None
+    deps: OAuthInstallDeps, params: CallbackParams, cookies: Iterable[str] | None
 ) -> OAuthInstallOutcome:
     """Consume the state (once, whatever happens next), check the browser and issuer, exchange the
     code, and store the installation. Nothing is stored unless every Pleo call succeeded."""
@@ -170,14 +195,14 @@ async def complete_oauth_install(
 
     needs_configuration = deps.web_settings.requires_configuration
     try:
-        async with deps.pleo_with_access_token(token_set.access_token) as pleo:
+        async with deps.pleo.with_access_token(token_set.access_token) as pleo:
             installation = await pleo.installations.get()
             introspection = await pleo.introspect()
-            if not needs_configuration and str(installation.status) == "AUTHORIZED":
+            if not needs_configuration and installation.status == InstallationStatus.AUTHORIZED:
                 # Pleo's client is registered as needing configuration, this app is not: start
                 # the first sync now, as Pleo's lifecycle has it (the worker activates it).
                 installation = await pleo.installations.update(
-                    "PENDING_INTEGRATION", metadata=installation.metadata
+                    InstallationStatus.PENDING_INTEGRATION, metadata=installation.metadata
                 )
     except PleoError as error:
         logger.warning("installation lookup failed", extra={"error_type": type(error).__name__})
@@ -192,18 +217,18 @@ async def complete_oauth_install(
     # installation without credentials would be scheduled and fail.
     deps.tokens.save_oauth_tokens(installation.id, token_set)
     record = store_installation(
-        deps,
+        deps.installations,
         installation_id=installation.id,
         company_id=company_id,
-        auth_method="oauth",
-        pleo_status=str(installation.status),
+        auth_method=AuthMethod.OAUTH,
+        pleo_status=installation.known_status(),
     )
     if not needs_configuration:
         deps.sync_queue.send(
             SyncRequest(
                 installation_id=installation.id,
                 reason=SyncReason.FIRST_SYNC,
-                activate_on_success=record.status != "ACTIVATED",
+                activate_on_success=record.status != InstallationStatus.ACTIVATED,
             )
         )
     logger.info(
@@ -214,27 +239,23 @@ async def complete_oauth_install(
 
 
 def store_installation(
-    deps: Collaborators,
+    installations: InstallationStore,
     *,
     installation_id: str,
     company_id: str,
     auth_method: AuthMethod,
-    pleo_status: str,
+    pleo_status: InstallationStatus,
 ) -> InstallationRecord:
     """Create or update the company's one installation. If Pleo replaced the installation (a new
     id for the same company), the old one's local data goes first."""
-    from dataclasses import replace
-
-    from pleo_connector.store.installations import InstallationRecord
-
-    existing = deps.installations.find_by_company(company_id)
+    existing = installations.find_by_company(company_id)
     if existing is not None and existing.installation_id != installation_id:
-        deps.installations.delete_all(existing.installation_id)
+        installations.delete_all(existing.installation_id)
         existing = None
     if existing is None:
         # An installation item whose company pointer is gone (say, a disconnect that stopped
         # half-way) is updated rather than created again, which its version would refuse.
-        existing = deps.installations.get(installation_id)
+        existing = installations.get(installation_id)
     if existing is None:
         record = InstallationRecord(
             installation_id=installation_id,
@@ -252,4 +273,4 @@ def store_installation(
             local_error=None,
             failure_count=0,
         )
-    return deps.installations.create_or_update(record)
+    return installations.create_or_update(record)

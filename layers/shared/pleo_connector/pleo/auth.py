@@ -11,6 +11,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 
 import httpx
 
+from pleo_connector.errors import ConfigurationError
+
 TokenProvider = Callable[[], Awaitable[str]]
 
 
@@ -22,7 +24,7 @@ class PleoAuth(httpx.Auth):
         return ()
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
-        raise RuntimeError("the Pleo client is async only")
+        raise ConfigurationError("the Pleo client is async only")
         yield request  # pragma: no cover - makes this a generator
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pleo_connector.errors import ConnectorError
 
 if TYPE_CHECKING:
     import httpx
@@ -18,8 +20,11 @@ REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-correlation-id", "r
 _REASON_LIMIT = 200
 
 
-class PleoError(Exception):
-    """Base of every error the Pleo client raises."""
+class PleoError(ConnectorError):
+    """Base of every error the Pleo client raises. Reaching a page, it reads as an outage."""
+
+    http_status: ClassVar[int] = 502
+    user_message = "Pleo could not be reached. Please try again in a moment."
 
 
 class APIConnectionError(PleoError):

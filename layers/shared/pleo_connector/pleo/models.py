@@ -14,6 +14,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
+from pleo_connector.pleo.errors import MalformedResponseError
+from pleo_connector.vocabulary import InstallationErrorCode, InstallationStatus
+
 COMPANY_URN_PREFIX = "urn:pleo:company:"
 
 
@@ -44,19 +47,6 @@ class PleoModel(BaseModel):
     )
 
 
-class InstallationStatus(StrEnum):
-    AUTHORIZED = "AUTHORIZED"
-    PENDING_INTEGRATION = "PENDING_INTEGRATION"
-    ACTIVATED = "ACTIVATED"
-    INACTIVE = "INACTIVE"
-    ERROR = "ERROR"
-
-
-class InstallationErrorCode(StrEnum):
-    NOT_ENTITLED = "NOT_ENTITLED"
-    AUTH_ERROR = "AUTH_ERROR"
-
-
 class Installation(PleoModel):
     """`InstallationResponse` (App Marketplace API): not wrapped in `data`."""
 
@@ -75,8 +65,20 @@ class Installation(PleoModel):
     def company_id(self) -> str | None:
         return company_id_from_urn(self.resource)
 
+    def known_status(self) -> InstallationStatus:
+        """The status as one this app acts on; a status Pleo added since is refused loudly
+        (parsing stays lenient, acting on an unknown state does not)."""
+        if isinstance(self.status, InstallationStatus):
+            return self.status
+        raise MalformedResponseError(
+            "Pleo reported an installation status this app does not know",
+            operation="installation",
+        )
 
-class AuthMethod(StrEnum):
+
+class IntrospectedAuthMethod(StrEnum):
+    """How Pleo says a credential authenticates (`ExternalClientModel.authMethod`)."""
+
     OAUTH2 = "OAUTH2"
     API_KEY = "API_KEY"
     NONE = "NONE"
@@ -85,7 +87,7 @@ class AuthMethod(StrEnum):
 class Introspection(PleoModel):
     """`ExternalClientModel` from `GET /v1/introspect`: who the credential belongs to."""
 
-    auth_method: Annotated[AuthMethod | str, _lenient(AuthMethod)]
+    auth_method: Annotated[IntrospectedAuthMethod | str, _lenient(IntrospectedAuthMethod)]
     client_id: str | None = None
     scope: str | None = None
     application_name: str | None = None

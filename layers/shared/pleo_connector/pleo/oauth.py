@@ -14,7 +14,9 @@ import hashlib
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -108,13 +110,17 @@ class TokenSet:
 
 
 class OAuthClient:
-    """The token endpoint, with client_secret_basic."""
+    """The token endpoint, with client_secret_basic.
+
+    `client_secret` may be a callable, read on the first token request, so that a function whose
+    route never calls the token endpoint never reads the secret either.
+    """
 
     def __init__(
         self,
         auth_url: str,
         client_id: str,
-        client_secret: str,
+        client_secret: str | Callable[[], str],
         *,
         http: httpx.AsyncClient | None = None,
         timeout: float = DEFAULT_TOKEN_TIMEOUT_S,
@@ -123,14 +129,22 @@ class OAuthClient:
         self.auth_url = auth_url
         self.client_id = client_id
         self.token_endpoint = token_endpoint or _join(auth_url, TOKEN_PATH)
-        self._basic = httpx.BasicAuth(quote(client_id, safe=""), quote(client_secret, safe=""))
-        self._client_secret = client_secret
+        self._secret_source = client_secret
         self._timeout = float(timeout)
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient()
 
     def __repr__(self) -> str:
         return f"OAuthClient(token_endpoint={self.token_endpoint!r}, client_id={self.client_id!r})"
+
+    @cached_property
+    def _client_secret(self) -> str:
+        source = self._secret_source
+        return source if isinstance(source, str) else source()
+
+    @cached_property
+    def _basic(self) -> httpx.BasicAuth:
+        return httpx.BasicAuth(quote(self.client_id, safe=""), quote(self._client_secret, safe=""))
 
     @property
     def request_timeout_s(self) -> float:

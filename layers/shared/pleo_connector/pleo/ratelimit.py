@@ -17,6 +17,8 @@ from typing import Any, Protocol
 
 from pleo_connector.pleo.errors import DeadlineExceededError
 from pleo_connector.pleo.retry import Clock, Deadline
+from pleo_connector.store.dynamodb import DynamoTable
+from pleo_connector.store.errors import WriteConflictError
 
 logger = logging.getLogger(__name__)
 
@@ -146,8 +148,9 @@ class DynamoDBTokenBucket(_BucketSettings):
     """A token bucket in the app's DynamoDB table, shared by every worker of the app.
 
     The bucket is the item `BUDGET#<name>`/`BUDGET`; every change is a conditional write on its
-    `version`, so concurrent workers never spend the same token twice. boto3 is imported only when
-    the first request needs the table (cold starts of functions that never sync stay light).
+    `version`, so concurrent workers never spend the same token twice. It goes through the
+    store's table adapter, so its client is the process's shared one (built when the first request
+    needs it) and a lost condition is the store's WriteConflictError, like every other write.
     """
 
     MAX_CONFLICTS = 50
@@ -168,17 +171,9 @@ class DynamoDBTokenBucket(_BucketSettings):
         super().__init__(rate_per_min, burst, min_rate_per_min, recovery_s)
         self.table_name = table_name
         self.key = {"pk": {"S": f"BUDGET#{name}"}, "sk": {"S": "BUDGET"}}
-        self._client = client
+        self._table = DynamoTable(table_name, client)
         self._clock = clock
         self._sleep = sleep
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
-        return self._client
 
     async def acquire(self, deadline: Deadline | None = None) -> None:
         conflicts = 0
@@ -216,10 +211,7 @@ class DynamoDBTokenBucket(_BucketSettings):
         await self._sleep(wait)
 
     def _read(self) -> tuple[_RateState, int | None]:
-        response = self.client.get_item(
-            TableName=self.table_name, Key=self.key, ConsistentRead=True
-        )
-        item = response.get("Item")
+        item = self._table.get(self.key, consistent=True)
         if not item:
             return _RateState(tokens=self.burst, updated_at=self._clock()), None
         lowered = item.get("lowered_rate")
@@ -244,18 +236,17 @@ class DynamoDBTokenBucket(_BucketSettings):
         }
         if state.lowered_rate is not None:
             item["lowered_rate"] = {"N": f"{state.lowered_rate:.6f}"}
-        condition: dict[str, Any]
-        if version is None:
-            condition = {"ConditionExpression": "attribute_not_exists(pk)"}
-        else:
-            condition = {
-                "ConditionExpression": "#version = :version",
-                "ExpressionAttributeNames": {"#version": "version"},
-                "ExpressionAttributeValues": {":version": {"N": str(version)}},
-            }
         try:
-            self.client.put_item(TableName=self.table_name, Item=item, **condition)
-        except self.client.exceptions.ConditionalCheckFailedException:
+            if version is None:
+                self._table.put(item, condition="attribute_not_exists(pk)")
+            else:
+                self._table.put(
+                    item,
+                    condition="#version = :version",
+                    names={"#version": "version"},
+                    values={":version": {"N": str(version)}},
+                )
+        except WriteConflictError:
             return False
         return True
 

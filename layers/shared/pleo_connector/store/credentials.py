@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
 
 from pleo_connector.store.dynamodb import (
     SCHEDULABLE_INDEX,
@@ -31,8 +30,7 @@ from pleo_connector.store.dynamodb import (
     s,
 )
 from pleo_connector.store.errors import WriteConflictError
-
-CredentialKind = Literal["oauth", "api_key"]
+from pleo_connector.vocabulary import AuthMethod, parse_stored
 
 _LEASE_FIELDS = "lease_owner, lease_until"
 _IDLE_FIELDS = "schedule_pk, schedule_sk"
@@ -42,7 +40,7 @@ IDLE_REFRESH_PARTITION = "IDLE_REFRESH"
 @dataclass(frozen=True, slots=True)
 class StoredCredential:
     installation_id: str
-    kind: CredentialKind
+    kind: AuthMethod
     version: int
     access_token: bytes | None = None  # ciphertext
     refresh_token: bytes | None = None  # ciphertext
@@ -96,7 +94,7 @@ class CredentialRepository:
             ),
             values={
                 ":id": s(installation_id),
-                ":kind": s("oauth"),
+                ":kind": s(AuthMethod.OAUTH),
                 ":access": b(access_token),
                 ":refresh": b(refresh_token),
                 ":expires_at": n(expires_at),
@@ -120,7 +118,7 @@ class CredentialRepository:
             ),
             values={
                 ":id": s(installation_id),
-                ":kind": s("api_key"),
+                ":kind": s(AuthMethod.API_KEY),
                 ":key": b(api_key),
                 ":now": n(self._clock()),
                 ":zero": n(0),
@@ -246,10 +244,9 @@ def _key(installation_id: str) -> Key:
 
 
 def _credential_from_item(item: Item) -> StoredCredential:
-    kind: Any = need_s(item, "kind")
     return StoredCredential(
         installation_id=need_s(item, "installation_id"),
-        kind="api_key" if kind == "api_key" else "oauth",
+        kind=parse_stored(AuthMethod, need_s(item, "kind"), field="kind"),
         version=get_int(item, "version"),
         access_token=get_b(item, "access_token"),
         refresh_token=get_b(item, "refresh_token"),

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from pleo_connector.aws import aws_client
+from pleo_connector.aws import aws_client, aws_errors
 from pleo_connector.store.errors import StoreError, StoreUnavailableError, WriteConflictError
 
 if TYPE_CHECKING:
@@ -271,12 +271,8 @@ def _translated(operation: str) -> Iterator[None]:
     """Turn a botocore ClientError raised inside the block into a domain error."""
     try:
         yield
-    except Exception as error:
-        from botocore.exceptions import ClientError
-
-        if isinstance(error, ClientError):
-            raise translate_client_error(error, operation) from error
-        raise
+    except aws_errors() as error:
+        raise translate_client_error(error, operation) from error
 
 
 def translate_client_error(error: Any, operation: str) -> StoreError:

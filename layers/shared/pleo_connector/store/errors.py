@@ -7,10 +7,12 @@ error code, never an item's values (items hold ciphertexts, verifiers and hashes
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
+from pleo_connector.errors import ConnectorError
 
 
-class StoreError(Exception):
+class StoreError(ConnectorError):
     """DynamoDB refused or failed a request for a reason callers cannot fix by retrying at once."""
 
     def __init__(self, message: str, *, operation: str = "", code: str = "") -> None:
@@ -21,6 +23,8 @@ class StoreError(Exception):
 
 class StoreUnavailableError(StoreError):
     """Throttled or failing for now: the request may succeed later."""
+
+    http_status: ClassVar[int] = 503
 
 
 class WriteConflictError(StoreError):

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pleo_connector.store.dynamodb import (
     SCHEDULABLE_INDEX,
@@ -33,13 +33,16 @@ from pleo_connector.store.errors import (
     InstallationNotFoundError,
     WriteConflictError,
 )
-
-AuthMethod = Literal["oauth", "api_key"]
+from pleo_connector.vocabulary import (
+    SCHEDULABLE_STATUSES,
+    AuthMethod,
+    InstallationErrorCode,
+    InstallationStatus,
+    LocalError,
+    parse_stored,
+)
 
 SCHEDULABLE_PARTITION = "SCHEDULABLE"
-SCHEDULABLE_STATUSES = frozenset({"ACTIVATED", "PENDING_INTEGRATION"})
-# `local_error` value that keeps an installation out of the schedule until the user reconnects.
-AUTH_ERROR = "AUTH_ERROR"
 
 META = "META"
 COMPANY_POINTER = "INSTALLATION"
@@ -61,9 +64,9 @@ class InstallationRecord:
     installation_id: str
     company_id: str
     auth_method: AuthMethod
-    status: str
-    error_code: str | None = None
-    local_error: str | None = None
+    status: InstallationStatus
+    error_code: InstallationErrorCode | None = None
+    local_error: LocalError | None = None
     config: dict[str, Any] = field(default_factory=dict)
     sync_choices: dict[str, Any] = field(default_factory=dict)
     failure_count: int = 0
@@ -76,8 +79,8 @@ class InstallationRecord:
         return is_schedulable(self.status, self.local_error)
 
 
-def is_schedulable(status: str, local_error: str | None) -> bool:
-    return status in SCHEDULABLE_STATUSES and local_error != AUTH_ERROR
+def is_schedulable(status: InstallationStatus, local_error: LocalError | None) -> bool:
+    return status in SCHEDULABLE_STATUSES and local_error != LocalError.AUTH_ERROR
 
 
 class InstallationRepository:
@@ -173,11 +176,11 @@ class InstallationRepository:
     def update_status(
         self,
         installation_id: str,
-        status: str,
+        status: InstallationStatus,
         expected_version: int | None = None,
         *,
-        error_code: str | None = None,
-        local_error: str | None = None,
+        error_code: InstallationErrorCode | None = None,
+        local_error: LocalError | None = None,
         failure_count: int | None = None,
     ) -> InstallationRecord:
         """Set the status (and error fields: None clears them), keeping the schedule index in step.
@@ -231,12 +234,17 @@ class InstallationRepository:
             raise
         return _record_from_item(item)
 
-    def mark_auth_failure(self, installation_id: str, status: str = "ERROR") -> InstallationRecord:
+    def mark_auth_failure(
+        self, installation_id: str, status: InstallationStatus = InstallationStatus.ERROR
+    ) -> InstallationRecord:
         """The credential is dead (`invalid_grant`, a rejected API key): stop scheduling it until
         the user reconnects. `status` is what Pleo was (or would be) told: ERROR, or INACTIVE when
         Pleo can no longer be told."""
         return self.update_status(
-            installation_id, status, error_code=AUTH_ERROR, local_error=AUTH_ERROR
+            installation_id,
+            status,
+            error_code=InstallationErrorCode.AUTH_ERROR,
+            local_error=LocalError.AUTH_ERROR,
         )
 
     def delete_all(self, installation_id: str) -> int:
@@ -310,16 +318,25 @@ def _item_from_record(record: InstallationRecord) -> Item:
 
 
 def _record_from_item(item: Item) -> InstallationRecord:
-    auth_method = need_s(item, "auth_method")
     created_at = get_s(item, "created_at")
     updated_at = get_s(item, "updated_at")
+    error_code = get_s(item, "error_code")
+    local_error = get_s(item, "local_error")
     return InstallationRecord(
         installation_id=need_s(item, "installation_id"),
         company_id=need_s(item, "company_id"),
-        auth_method="api_key" if auth_method == "api_key" else "oauth",
-        status=need_s(item, "status"),
-        error_code=get_s(item, "error_code"),
-        local_error=get_s(item, "local_error"),
+        auth_method=parse_stored(AuthMethod, need_s(item, "auth_method"), field="auth_method"),
+        status=parse_stored(InstallationStatus, need_s(item, "status"), field="status"),
+        error_code=(
+            None
+            if error_code is None
+            else parse_stored(InstallationErrorCode, error_code, field="error_code")
+        ),
+        local_error=(
+            None
+            if local_error is None
+            else parse_stored(LocalError, local_error, field="local_error")
+        ),
         config=get_json(item, "config") or {},
         sync_choices=get_json(item, "sync_choices") or {},
         failure_count=get_int(item, "failure_count"),

@@ -12,11 +12,13 @@ from urllib.parse import urlsplit
 
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
+from pleo_connector.errors import ConnectorError
+
 HOST_PREFIX = "__Host-"
 MAX_COOKIE_VALUE = 4096
 
 
-class DuplicateCookieError(ValueError):
+class DuplicateCookieError(ConnectorError, ValueError):
     """The request carries the same cookie twice: something planted one; trust neither."""
 
 

@@ -16,9 +16,11 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
+from typing import ClassVar
 
 from aws_lambda_powertools.shared.cookies import Cookie
 
+from pleo_connector.errors import ConnectorError
 from pleo_connector.web.cookies import (
     DuplicateCookieError,
     build_cookie,
@@ -37,12 +39,20 @@ _ALLOWED_FETCH_SITES = frozenset({"same-origin", "none"})
 FormValues = Mapping[str, str | Sequence[str]]
 
 
-class CsrfError(Exception):
+class CsrfError(ConnectorError):
     """A state-changing request that may not come from this app's own page (a 403)."""
 
+    http_status: ClassVar[int] = 403
+    user_message = "The form did not come from this app's own page, so it was not used."
+    back_to: ClassVar[str | None] = "/settings"
 
-class BrowserBindingError(Exception):
+
+class BrowserBindingError(ConnectorError):
     """The OAuth callback came back in another browser than the one that started the flow."""
+
+    http_status: ClassVar[int] = 400
+    user_message = "The sign-in did not come back to the browser that started it."
+    start_again: ClassVar[bool | None] = True
 
 
 def csrf_token(session: Session) -> str:

@@ -13,28 +13,33 @@ import types
 import typing
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qs
 
 import annotated_types
-from pydantic import AnyUrl, BaseModel, Field, SecretStr, ValidationError
+from pydantic import AnyUrl, BaseModel, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
+
+from pleo_connector.errors import ConnectorError
+from pleo_connector.installation_config import MAX_TAG_GROUPS, SyncChoices
 
 FormValues = Mapping[str, str | Sequence[str]]
 
 MAX_FORM_BYTES = 64 * 1024
 MAX_FORM_FIELDS = 200
 MAX_VALUE_CHARS = 4096
-MAX_TAG_GROUPS = 5
 _TRUE_VALUES = frozenset({"on", "true", "1", "yes"})
 FORM_ERROR_KEY = "__form__"
 
 
-class MalformedFormError(ValueError):
+class MalformedFormError(ConnectorError, ValueError):
     """The body is not a form this app could have sent (a 400)."""
 
+    http_status: ClassVar[int] = 400
+    user_message = "The form could not be read."
 
-class FormError(ValueError):
+
+class FormError(ConnectorError, ValueError):
     """The form does not validate; `errors` maps each field name to a message for the user."""
 
     def __init__(self, errors: Mapping[str, str]) -> None:
@@ -304,15 +309,6 @@ def parse_form[ModelT: BaseModel](
 def _sentence(message: str) -> str:
     message = message.strip()
     return message if message.endswith(".") else message + "."
-
-
-class SyncChoices(BaseModel):
-    """What the user picked to keep in sync; stored locally and in the installation metadata."""
-
-    tag_groups: list[str] = Field(default_factory=list, max_length=MAX_TAG_GROUPS)
-    tax_codes: bool = True
-    vendors: bool = True
-    accounts: bool = True
 
 
 SYNC_PREFIX = "sync_"

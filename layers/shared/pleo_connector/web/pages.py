@@ -13,12 +13,12 @@ from urllib.parse import urlsplit
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.shared.cookies import Cookie
 
-from pleo_connector.web.csrf import BrowserBindingError, CsrfError
-from pleo_connector.web.forms import MAX_TAG_GROUPS, FormField, MalformedFormError, SyncChoices
+from pleo_connector.errors import ConnectorError
+from pleo_connector.installation_config import MAX_TAG_GROUPS, SyncChoices
+from pleo_connector.web.forms import FormField
 from pleo_connector.web.render import DEFAULT_APP_NAME, render_page
 from pleo_connector.web.responses import html_response, redirect
 from pleo_connector.web.security import DEFAULT_POLICY, SecurityPolicy
-from pleo_connector.web.session import SessionError, SessionExpiredError, SessionScopeError
 
 MAX_SHOWN_CHARS = 500
 
@@ -221,25 +221,19 @@ def page_for_error(
     site: Site = DEFAULT_SITE,
     cookies: Sequence[Cookie] | None = None,
 ) -> Response[str] | None:
-    """The one page for each web error (None for others): session 401/403, CSRF 403, bad form 400.
-
-    Handlers register it for SessionError, CsrfError, BrowserBindingError and MalformedFormError;
-    on a 401 they pass the cookie that clears the broken session.
-    """
-    if isinstance(error, SessionScopeError):
-        return error_page(403, "This session belongs to another installation.", site=site)
-    if isinstance(error, SessionExpiredError):
-        message = "Your session has expired."
-        return error_page(401, message, site=site, cookies=cookies)
-    if isinstance(error, SessionError):
-        message = "This browser has no valid session for the settings."
-        return error_page(401, message, site=site, cookies=cookies)
-    if isinstance(error, CsrfError):
-        message = "The form did not come from this app's own page, so it was not used."
-        return error_page(403, message, site=site, back_url=site.url("/settings"))
-    if isinstance(error, BrowserBindingError):
-        message = "The sign-in did not come back to the browser that started it."
-        return error_page(400, message, start_again=True, site=site, cookies=cookies)
-    if isinstance(error, MalformedFormError):
-        return error_page(400, "The form could not be read.", site=site)
-    return None
+    """The page every error of the family gets, shaped by the error's own attributes (its status,
+    message, title, and whether to offer connecting again or a way back); None for anything
+    outside the family, which the handler treats as unexpected. `cookies` are sent only for an
+    error that `clears_session`."""
+    if not isinstance(error, ConnectorError):
+        return None
+    back_url = site.url(error.back_to) if error.back_to else None
+    return error_page(
+        error.http_status,
+        error.user_message,
+        title=error.title,
+        start_again=error.start_again,
+        back_url=back_url,
+        site=site,
+        cookies=cookies if error.clears_session else None,
+    )

@@ -19,9 +19,11 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 from aws_lambda_powertools.shared.cookies import Cookie
 
+from pleo_connector.errors import ConnectorError
 from pleo_connector.web.cookies import (
     MAX_COOKIE_VALUE,
     DuplicateCookieError,
@@ -40,8 +42,13 @@ _VERSION = "v1"
 _B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-class SessionError(Exception):
-    """The request has no usable session (a 401 with a way back, unless a subclass says other)."""
+class SessionError(ConnectorError):
+    """The request has no usable session (a 401 with a way back, unless a subclass says other);
+    the response clears the broken cookie."""
+
+    http_status: ClassVar[int] = 401
+    user_message = "This browser has no valid session for the settings."
+    clears_session: ClassVar[bool] = True
 
 
 class SessionMissingError(SessionError):
@@ -55,9 +62,15 @@ class SessionInvalidError(SessionError):
 class SessionExpiredError(SessionError):
     """A genuine session that has run out."""
 
+    user_message = "Your session has expired."
+
 
 class SessionScopeError(SessionError):
-    """A valid session for another installation (a 403, not a 401)."""
+    """A valid session for another installation (a 403, not a 401; the session itself is fine)."""
+
+    http_status: ClassVar[int] = 403
+    user_message = "This session belongs to another installation."
+    clears_session: ClassVar[bool] = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,9 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from pleo_connector.pleo.models import (
-    Installation,
-    InstallationErrorCode,
-    InstallationStatus,
-)
+from pleo_connector.pleo.models import Installation
 from pleo_connector.pleo.transport import Transport
+from pleo_connector.vocabulary import InstallationErrorCode, InstallationStatus
 
 PATH = "/v1/installations/me"
 

@@ -1,0 +1,62 @@
+"""The two halves of an adapter, as typed ports.
+
+`AdapterDescriptor` is what the pages need: a name, the pydantic model of the connection settings
+(the settings page renders its form from it; `SecretStr` fields are password inputs and are stored
+encrypted), and the tag groups a customer may pick. `SourceReader` is what the sync needs: it is
+opened once per run, streams the four kinds of records, and is closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+from typing import Protocol, Self
+
+from pydantic import BaseModel
+
+from pleo_connector.adapters.records import (
+    SourceAccount,
+    SourceTagGroup,
+    SourceTaxCode,
+    SourceVendor,
+)
+
+
+class SourceReader(Protocol):
+    """One open source. Each method streams, so a large source never has to fit in memory."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    def tag_groups(self) -> Iterator[SourceTagGroup]: ...
+
+    def tax_codes(self) -> Iterator[SourceTaxCode]: ...
+
+    def vendors(self) -> Iterator[SourceVendor]: ...
+
+    def accounts(self) -> Iterator[SourceAccount]: ...
+
+
+class AdapterDescriptor(Protocol):
+    """The light half, safe to import in every function."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def settings_model(self) -> type[BaseModel]: ...
+
+    def offered_tag_groups(self, settings: BaseModel | None) -> Sequence[tuple[str, str]]:
+        """(code, name) of the dimensions a customer may pick; `settings` is None before the
+        connection is configured."""
+        ...
+
+    def open_reader(self, settings: BaseModel) -> SourceReader:
+        """Open the source; the reader's own (possibly heavy) imports happen here, not before."""
+        ...

@@ -1,1 +1,0 @@
-"""Adapters read one accounting system each; `base` holds the contract they share."""

@@ -1,0 +1,85 @@
+"""The words every package shares: installation statuses, auth methods, sync reasons and outcomes.
+
+One enum per idea, so a status or an outcome is never a bare string that a typo can change. Values
+are the strings stored in DynamoDB, sent in SQS messages and shown in logs. Reading a stored value
+that is not a member is an error (`parse_stored`), never a silent default.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pleo_connector.errors import ConnectorError
+
+
+class InstallationStatus(StrEnum):
+    """Pleo's installation lifecycle (App Marketplace API)."""
+
+    AUTHORIZED = "AUTHORIZED"
+    PENDING_INTEGRATION = "PENDING_INTEGRATION"
+    ACTIVATED = "ACTIVATED"
+    INACTIVE = "INACTIVE"
+    ERROR = "ERROR"
+
+
+# The statuses the dispatcher syncs (a first sync runs while PENDING_INTEGRATION).
+SCHEDULABLE_STATUSES = frozenset(
+    {InstallationStatus.ACTIVATED, InstallationStatus.PENDING_INTEGRATION}
+)
+
+
+class InstallationErrorCode(StrEnum):
+    """Pleo's `errorCode` of an installation in ERROR."""
+
+    NOT_ENTITLED = "NOT_ENTITLED"
+    AUTH_ERROR = "AUTH_ERROR"
+
+
+class LocalError(StrEnum):
+    """Why this app keeps an installation off the schedule, whatever Pleo says of it."""
+
+    AUTH_ERROR = "AUTH_ERROR"
+
+
+class AuthMethod(StrEnum):
+    """How an installation authenticates to Pleo; also the kind of its stored credential."""
+
+    OAUTH = "oauth"
+    API_KEY = "api_key"
+
+
+class SyncReason(StrEnum):
+    """Why a sync message was sent."""
+
+    FIRST_SYNC = "first_sync"
+    SCHEDULED = "scheduled"
+    SYNC_NOW = "sync_now"
+    CONTINUATION = "continuation"
+    # Refresh an OAuth grant that nothing used for long (Pleo promises >= 60 days of life).
+    KEEP_ALIVE = "keep_alive"
+
+
+class SyncOutcome(StrEnum):
+    """What one sync request came to (logs, tests, the run record)."""
+
+    SYNCED = "synced"
+    ACTIVATED = "activated"
+    SKIPPED = "skipped"
+    GONE = "gone"
+    REMOVED = "removed"
+    AUTH_FAILED = "auth_failed"
+    REFRESHED = "refreshed"
+    FRESH = "fresh"
+
+
+class UnknownStoredValueError(ConnectorError):
+    """A stored item holds a value this version of the app does not know: a bug or a newer
+    writer, never something to paper over with a default."""
+
+
+def parse_stored[E: StrEnum](enum: type[E], value: str, *, field: str) -> E:
+    """`enum(value)`, or UnknownStoredValueError naming the field (never the item's content)."""
+    try:
+        return enum(value)
+    except ValueError:
+        raise UnknownStoredValueError(f"stored {field} is not a known {enum.__name__}") from None
