@@ -36,9 +36,12 @@ class InstallationErrorCode(StrEnum):
 
 
 class LocalError(StrEnum):
-    """Why this app keeps an installation off the schedule, whatever Pleo says of it."""
+    """What this app knows is wrong with an installation, whatever Pleo says of it. Only
+    AUTH_ERROR keeps it off the schedule (until the user reconnects); SOURCE_FAILING records that
+    the accounting system could not be read, for the failure count and the settings page."""
 
     AUTH_ERROR = "AUTH_ERROR"
+    SOURCE_FAILING = "SOURCE_FAILING"
 
 
 class AuthMethod(StrEnum):

@@ -1,16 +1,34 @@
-"""In-memory stand-ins for the collaborators of the connect flows (no network, no AWS)."""
+"""In-memory stand-ins for the ports of the connect and sync services (no network, no AWS).
+
+Each fake implements the Protocol of `pleo_connector.ports` it stands for, so mypy checks it
+against the same contract the real collaborator meets.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
-from pleo_connector.config import PleoSettings, QueueSettings, StoreSettings, WebSettings
-from pleo_connector.connect.wiring import Collaborators
+from pleo_connector.adapters.placeholder import PlaceholderAdapter
+from pleo_connector.config import PleoSettings, WebSettings
+from pleo_connector.connect.disconnect import DisconnectDeps
+from pleo_connector.connect.oauth_install import OAuthInstallDeps
+from pleo_connector.connect.settings import SettingsDeps
 from pleo_connector.pleo.models import Installation, Introspection
+from pleo_connector.pleo.oauth import TokenSet
 from pleo_connector.store.installations import InstallationRecord
 from pleo_connector.store.oauth_state import OAuthState, StateNotFoundError
+from pleo_connector.sync.worker import SyncDeps
 from pleo_connector.sync_queue import SyncRequest
+from pleo_connector.tokens import TokenSetLike
+from pleo_connector.vocabulary import (
+    AuthMethod,
+    InstallationErrorCode,
+    InstallationStatus,
+    LocalError,
+)
 from pleo_connector.web.csrf import BrowserBindingError
 
 COMPANY = "6f1c2a9e-3b7d-4c5e-9a1f-2d8b4e6c0a11"
@@ -22,6 +40,18 @@ class FakeStates:
     def __init__(self, *states: str) -> None:
         self.live = set(states)
         self.consumed: list[str] = []
+
+    def issue(
+        self,
+        state: str,
+        *,
+        code_verifier: str,
+        redirect_uri: str,
+        browser_binding_hash: str,
+        ttl_s: float = 600,
+    ) -> OAuthState:
+        self.live.add(state)
+        return OAuthState("hash", code_verifier, redirect_uri, browser_binding_hash, ttl_s)
 
     def consume(self, state: str) -> OAuthState:
         if state not in self.live:
@@ -35,7 +65,10 @@ class FakeBinding:
     def __init__(self, matches: bool = True) -> None:
         self.matches = matches
 
-    def verify(self, cookies: Any, expected_hash: str) -> None:
+    def new(self) -> tuple[str, str]:
+        return "nonce", "nonce-hash"
+
+    def verify(self, cookies: Iterable[str] | None, expected_hash: str | None) -> None:
         if not self.matches:
             raise BrowserBindingError("another browser")
 
@@ -45,12 +78,10 @@ class FakeOAuthClient:
     error: Exception | None = None
     exchanges: list[tuple[str, str, str]] = field(default_factory=list)
 
-    async def exchange_code(self, code: str, verifier: str, redirect_uri: str) -> Any:
-        self.exchanges.append((code, verifier, redirect_uri))
+    async def exchange_code(self, code: str, code_verifier: str, redirect_uri: str) -> TokenSet:
+        self.exchanges.append((code, code_verifier, redirect_uri))
         if self.error is not None:
             raise self.error
-        from pleo_connector.pleo.oauth import TokenSet
-
         return TokenSet("access-" + "a" * 20, "refresh-" + "r" * 20, 3600)
 
 
@@ -59,6 +90,7 @@ class FakeInstallationsApi:
     installation: Installation
     updates: list[tuple[str, dict[str, Any] | None]] = field(default_factory=list)
     deleted: int = 0
+    activated: int = 0
     delete_error: Exception | None = None
     get_error: Exception | None = None
 
@@ -67,8 +99,19 @@ class FakeInstallationsApi:
             raise self.get_error
         return self.installation
 
+    async def create(
+        self, status: InstallationStatus | None = None, metadata: dict[str, Any] | None = None
+    ) -> Installation:
+        self.installation = self.installation.model_copy(
+            update={"status": status or InstallationStatus.AUTHORIZED, "metadata": metadata or {}}
+        )
+        return self.installation
+
     async def update(
-        self, status: str, error_code: str | None = None, metadata: dict[str, Any] | None = None
+        self,
+        status: InstallationStatus,
+        error_code: InstallationErrorCode | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> Installation:
         self.updates.append((status, metadata))
         self.installation = self.installation.model_copy(
@@ -81,21 +124,56 @@ class FakeInstallationsApi:
             raise self.delete_error
         self.deleted += 1
 
+    async def activate(self) -> Installation:
+        self.activated += 1
+        return await self.update(InstallationStatus.ACTIVATED)
+
 
 class FakePleo:
     def __init__(self, api: FakeInstallationsApi) -> None:
-        self.installations = api
+        self._api = api
 
-    async def __aenter__(self) -> FakePleo:
+    @property
+    def installations(self) -> FakeInstallationsApi:
+        return self._api
+
+    async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         return None
 
     async def introspect(self) -> Introspection:
         return Introspection.model_validate(
             {"authMethod": "OAUTH2", "clientId": "c", "subjectURN": f"urn:pleo:company:{COMPANY}"}
         )
+
+
+class FakePleoClients:
+    """Every credential reaches the same fake Pleo; `error` is raised when a client for an
+    installation is asked for (as a credential that cannot be used would)."""
+
+    def __init__(self, api: FakeInstallationsApi, error: Exception | None = None) -> None:
+        self.api = api
+        self.error = error
+        self.asked: list[tuple[str, str]] = []
+
+    def for_installation(self, installation_id: str, auth_method: AuthMethod) -> FakePleo:
+        self.asked.append((installation_id, auth_method))
+        if self.error is not None:
+            raise self.error
+        return FakePleo(self.api)
+
+    def with_access_token(self, access_token: str) -> FakePleo:
+        return FakePleo(self.api)
+
+    def with_api_key(self, api_key: str) -> FakePleo:
+        return FakePleo(self.api)
 
 
 class FakeInstallations:
@@ -114,33 +192,74 @@ class FakeInstallations:
         self.records[record.installation_id] = stored
         return stored
 
-    def delete_all(self, installation_id: str) -> int:
-        self.deleted.append(installation_id)
-        return 1 if self.records.pop(installation_id, None) else 0
-
-    def mark_auth_failure(self, installation_id: str, status: str = "ERROR") -> InstallationRecord:
+    def update_status(
+        self,
+        installation_id: str,
+        status: InstallationStatus,
+        expected_version: int | None = None,
+        *,
+        error_code: InstallationErrorCode | None = None,
+        local_error: LocalError | None = None,
+    ) -> InstallationRecord:
+        current = self.records[installation_id]
         record = replace(
-            self.records[installation_id],
+            current,
             status=status,
-            error_code="AUTH_ERROR",
-            local_error="AUTH_ERROR",
+            error_code=error_code,
+            local_error=local_error,
+            version=current.version + 1,
         )
         self.records[installation_id] = record
         return record
 
+    def mark_auth_failure(
+        self, installation_id: str, status: InstallationStatus = InstallationStatus.ERROR
+    ) -> InstallationRecord:
+        return self.update_status(
+            installation_id,
+            status,
+            error_code=InstallationErrorCode.AUTH_ERROR,
+            local_error=LocalError.AUTH_ERROR,
+        )
+
+    def delete_all(self, installation_id: str) -> int:
+        self.deleted.append(installation_id)
+        return 1 if self.records.pop(installation_id, None) else 0
+
+    def iter_schedulable(self) -> Iterator[str]:
+        return iter([r.installation_id for r in self.records.values() if r.schedulable])
+
 
 class FakeTokens:
-    def __init__(self, api_key_error: Exception | None = None) -> None:
+    def __init__(self, error: Exception | None = None) -> None:
         self.saved: list[str] = []
-        self.api_key_error = api_key_error
+        self.error = error
+        self.refresh_asked: list[str] = []
 
-    def save_oauth_tokens(self, installation_id: str, token_set: Any) -> None:
+    def save_oauth_tokens(self, installation_id: str, token_set: TokenSetLike) -> None:
+        self.saved.append(installation_id)
+
+    def save_api_key(self, installation_id: str, key: str) -> None:
         self.saved.append(installation_id)
 
     def api_key(self, installation_id: str) -> str:
-        if self.api_key_error is not None:
-            raise self.api_key_error
+        if self.error is not None:
+            raise self.error
         return "pleo_key_" + "k" * 30
+
+    async def access_token(self, installation_id: str) -> str:
+        if self.error is not None:
+            raise self.error
+        return "access-" + "a" * 20
+
+    async def refresh_if_idle(self, installation_id: str) -> bool:
+        self.refresh_asked.append(installation_id)
+        if self.error is not None:
+            raise self.error
+        return True
+
+    def iter_idle_grants(self, refreshed_before: float) -> Iterator[str]:
+        return iter(())
 
 
 class FakeQueue:
@@ -150,8 +269,28 @@ class FakeQueue:
     def send(self, request: SyncRequest) -> None:
         self.sent.append(request)
 
+    def send_many(self, requests: Iterable[SyncRequest]) -> int:
+        batch = list(requests)
+        self.sent.extend(batch)
+        return len(batch)
 
-def installation(status: str = "AUTHORIZED") -> Installation:
+
+class FakeCipher:
+    """Reversible and bound to the installation, like KMS with an encryption context."""
+
+    def encrypt(self, installation_id: str, plaintext: bytes) -> bytes:
+        return installation_id.encode() + b"|" + plaintext[::-1]
+
+    def decrypt(self, installation_id: str, ciphertext: bytes) -> bytes:
+        owner, _, body = ciphertext.partition(b"|")
+        if owner != installation_id.encode():
+            from pleo_connector.crypto import CredentialDecryptError
+
+            raise CredentialDecryptError("not this installation's")
+        return body[::-1]
+
+
+def installation(status: InstallationStatus = InstallationStatus.AUTHORIZED) -> Installation:
     return Installation.model_validate(
         {
             "id": INSTALLATION,
@@ -165,25 +304,88 @@ def installation(status: str = "AUTHORIZED") -> Installation:
     )
 
 
-def collaborators(*, requires_configuration: bool = True, **overrides: Any) -> Collaborators:
-    return Collaborators(
-        store=StoreSettings.model_validate({"TABLE_NAME": "table", "KMS_KEY_ID": "key"}),
-        pleo=PleoSettings.model_validate(
-            {
-                "PLEO_AUTH_URL": ISSUER,
-                "PLEO_API_URL": "https://api.pleo.example",
-                "PLEO_ISSUER": ISSUER,
-                "PLEO_CLIENT_ID": "client",
-                "PLEO_CLIENT_SECRET_ID": "secret-id",
-            }
-        ),
-        web=WebSettings.model_validate(
-            {
-                "PUBLIC_BASE_URL": "https://app.example",
-                "SESSION_SECRET_ID": "session-id",
-                "REQUIRES_CONFIGURATION": str(requires_configuration).lower(),
-            }
-        ),
-        queue=QueueSettings.model_validate({"SYNC_QUEUE_URL": "https://sqs.example/q"}),
-        overrides=overrides,
+def record(
+    status: InstallationStatus,
+    auth_method: AuthMethod = AuthMethod.API_KEY,
+) -> InstallationRecord:
+    return InstallationRecord(
+        installation_id=INSTALLATION,
+        company_id=COMPANY,
+        auth_method=auth_method,
+        status=status,
+        version=1,
+    )
+
+
+PLEO_SETTINGS = PleoSettings.model_validate(
+    {
+        "PLEO_AUTH_URL": ISSUER,
+        "PLEO_API_URL": "https://api.pleo.example",
+        "PLEO_ISSUER": ISSUER,
+        "PLEO_CLIENT_ID": "client",
+        "PLEO_CLIENT_SECRET_ID": "secret-id",
+    }
+)
+
+
+def web_settings(*, requires_configuration: bool = True) -> WebSettings:
+    return WebSettings.model_validate(
+        {
+            "PUBLIC_BASE_URL": "https://app.example",
+            "SESSION_SECRET_ID": "session-id",
+            "REQUIRES_CONFIGURATION": str(requires_configuration).lower(),
+        }
+    )
+
+
+def oauth_deps(
+    *,
+    states: FakeStates,
+    binding: FakeBinding,
+    oauth: FakeOAuthClient,
+    pleo: FakePleoClients,
+    installations: FakeInstallations | None = None,
+    tokens: FakeTokens | None = None,
+    queue: FakeQueue | None = None,
+    requires_configuration: bool = True,
+) -> OAuthInstallDeps:
+    return OAuthInstallDeps(
+        pleo_settings=PLEO_SETTINGS,
+        web_settings=web_settings(requires_configuration=requires_configuration),
+        states=states,
+        browser_binding=binding,
+        oauth_client=oauth,
+        pleo=pleo,
+        tokens=tokens or FakeTokens(),
+        installations=installations or FakeInstallations(),
+        sync_queue=queue or FakeQueue(),
+    )
+
+
+def settings_deps(
+    installations: FakeInstallations, pleo: FakePleoClients, queue: FakeQueue | None = None
+) -> SettingsDeps:
+    return SettingsDeps(
+        installations=installations,
+        pleo=pleo,
+        sync_queue=queue or FakeQueue(),
+        cipher=FakeCipher(),
+        adapter=PlaceholderAdapter(),
+    )
+
+
+def disconnect_deps(installations: FakeInstallations, pleo: FakePleoClients) -> DisconnectDeps:
+    return DisconnectDeps(installations=installations, pleo=pleo)
+
+
+def sync_deps(
+    installations: FakeInstallations,
+    pleo: FakePleoClients | None = None,
+    tokens: FakeTokens | None = None,
+) -> SyncDeps:
+    return SyncDeps(
+        installations=installations,
+        pleo=pleo or FakePleoClients(FakeInstallationsApi(installation())),
+        tokens=tokens or FakeTokens(),
+        adapter=PlaceholderAdapter(),
     )

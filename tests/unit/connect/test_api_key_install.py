@@ -26,7 +26,7 @@ def test_a_malformed_key_is_refused_without_repeating_it(pasted: str | None) -> 
     with pytest.raises(InvalidApiKeyError) as raised:
         check_api_key_shape(pasted)
 
-    assert raised.value.status_code == 400
+    assert raised.value.http_status == 400
     if pasted and pasted.strip():
         assert pasted.strip() not in raised.value.user_message
 

@@ -16,22 +16,23 @@ from pleo_connector.connect.errors import (
 from pleo_connector.connect.oauth_install import (
     MAX_QUERY_CHARS,
     CallbackParams,
+    OAuthInstallDeps,
     complete_oauth_install,
     idempotency_key,
 )
 from pleo_connector.pleo.errors import InvalidGrantError
+from pleo_connector.vocabulary import InstallationStatus
 from tests.unit.connect.fakes import (
     ISSUER,
     FakeBinding,
-    FakeInstallations,
     FakeInstallationsApi,
     FakeOAuthClient,
-    FakePleo,
+    FakePleoClients,
     FakeQueue,
     FakeStates,
     FakeTokens,
-    collaborators,
     installation,
+    oauth_deps,
 )
 
 pytestmark = pytest.mark.unit
@@ -98,21 +99,22 @@ def setup(
     binding: bool = True,
     exchange_error: Exception | None = None,
     requires_configuration: bool = True,
-) -> tuple[object, FakeStates, FakeOAuthClient, FakeInstallationsApi, FakeQueue, FakeTokens]:
+) -> tuple[
+    OAuthInstallDeps, FakeStates, FakeOAuthClient, FakeInstallationsApi, FakeQueue, FakeTokens
+]:
     states = FakeStates(STATE)
     oauth = FakeOAuthClient(error=exchange_error)
-    api = FakeInstallationsApi(installation("AUTHORIZED"))
+    api = FakeInstallationsApi(installation(InstallationStatus.AUTHORIZED))
     queue = FakeQueue()
     tokens = FakeTokens()
-    deps = collaborators(
+    deps = oauth_deps(
         requires_configuration=requires_configuration,
         states=states,
-        browser_binding=FakeBinding(binding),
-        oauth_client=oauth,
-        pleo_with_access_token=lambda token: FakePleo(api),
-        installations=FakeInstallations(),
+        binding=FakeBinding(binding),
+        oauth=oauth,
+        pleo=FakePleoClients(api),
         tokens=tokens,
-        sync_queue=queue,
+        queue=queue,
     )
     return deps, states, oauth, api, queue, tokens
 
@@ -121,7 +123,7 @@ def test_another_browser_uses_the_state_up_and_exchanges_nothing() -> None:
     deps, states, oauth, *_ = setup(binding=False)
 
     with pytest.raises(StateRejectedError):
-        run(complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), []))  # type: ignore[arg-type]
+        run(complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), []))
 
     assert states.consumed == [STATE]
     assert oauth.exchanges == []
@@ -132,7 +134,7 @@ def test_an_error_from_another_issuer_is_refused_as_a_mix_up() -> None:
     query = f"state={STATE}&error=access_denied&iss=https://evil.example"
 
     with pytest.raises(IssuerMismatchError):
-        run(complete_oauth_install(deps, CallbackParams.parse(query), []))  # type: ignore[arg-type]
+        run(complete_oauth_install(deps, CallbackParams.parse(query), []))
 
     assert states.consumed == [STATE]
     assert oauth.exchanges == []
@@ -143,7 +145,7 @@ def test_pleos_error_is_reported_and_nothing_is_exchanged() -> None:
     query = f"state={STATE}&error=access_denied&error_description=no&iss={ISSUER}/"
 
     with pytest.raises(AuthorizationDeniedError) as raised:
-        run(complete_oauth_install(deps, CallbackParams.parse(query), []))  # type: ignore[arg-type]
+        run(complete_oauth_install(deps, CallbackParams.parse(query), []))
 
     assert (raised.value.error, raised.value.description) == ("access_denied", "no")
     assert oauth.exchanges == []
@@ -153,7 +155,7 @@ def test_a_refused_code_stores_nothing() -> None:
     deps, _, oauth, api, queue, tokens = setup(exchange_error=InvalidGrantError("invalid_grant"))
 
     with pytest.raises(GrantExchangeError):
-        run(complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), []))  # type: ignore[arg-type]
+        run(complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), []))
 
     assert len(oauth.exchanges) == 1
     assert (tokens.saved, queue.sent, api.updates) == ([], [], [])
@@ -163,11 +165,11 @@ def test_the_exchange_uses_the_stored_verifier_and_redirect_uri() -> None:
     deps, _, oauth, _, queue, tokens = setup()
 
     outcome = run(
-        complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=the-code"), [])  # type: ignore[arg-type]
+        complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=the-code"), [])
     )
 
     assert oauth.exchanges == [("the-code", "v" * 43, "https://app.example/oauth/callback")]
-    assert (outcome.status, outcome.needs_configuration) == ("AUTHORIZED", True)
+    assert (outcome.status, outcome.needs_configuration) == (InstallationStatus.AUTHORIZED, True)
     assert tokens.saved == [outcome.installation_id]
     assert queue.sent == []  # configured on the settings page first
 
@@ -175,11 +177,9 @@ def test_the_exchange_uses_the_stored_verifier_and_redirect_uri() -> None:
 def test_without_configuration_an_authorized_installation_starts_its_first_sync() -> None:
     deps, _, _, api, queue, _ = setup(requires_configuration=False)
 
-    outcome = run(
-        complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), [])  # type: ignore[arg-type]
-    )
+    outcome = run(complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), []))
 
     assert api.updates == [("PENDING_INTEGRATION", {"kept": {"by": "someone else"}})]
-    assert outcome.status == "PENDING_INTEGRATION"
+    assert outcome.status == InstallationStatus.PENDING_INTEGRATION
     (request,) = queue.sent
     assert request.activate_on_success is True

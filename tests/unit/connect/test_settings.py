@@ -1,152 +1,164 @@
-"""Disconnect's guard and its handling of credentials that cannot be used."""
+"""Disconnect's guard, saving settings, and their handling of credentials that cannot be used."""
 
 from __future__ import annotations
 
 import pytest
 
+from pleo_connector.adapters.placeholder import PlaceholderConnectionSettings
 from pleo_connector.aio import run
-from pleo_connector.connect.errors import SyncRunningError
-from pleo_connector.connect.settings import disconnect, request_sync
+from pleo_connector.connect.disconnect import disconnect
+from pleo_connector.connect.errors import NotInstalledError, SyncRunningError
+from pleo_connector.connect.settings import request_sync, save_settings
 from pleo_connector.crypto import CredentialDecryptError
-from pleo_connector.store.installations import InstallationRecord
+from pleo_connector.installation_config import SyncChoices
+from pleo_connector.pleo.errors import AuthenticationError, NotFoundError
 from pleo_connector.tokens import GrantRevokedError
+from pleo_connector.vocabulary import InstallationStatus, LocalError
 from tests.unit.connect.fakes import (
-    COMPANY,
     INSTALLATION,
     FakeInstallations,
     FakeInstallationsApi,
-    FakePleo,
+    FakePleoClients,
     FakeQueue,
-    collaborators,
+    disconnect_deps,
     installation,
+    record,
+    settings_deps,
 )
 
 pytestmark = pytest.mark.unit
 
-
-def record(status: str) -> InstallationRecord:
-    return InstallationRecord(
-        installation_id=INSTALLATION,
-        company_id=COMPANY,
-        auth_method="api_key",
-        status=status,
-        version=1,
-    )
+ACTIVATED = InstallationStatus.ACTIVATED
+PENDING = InstallationStatus.PENDING_INTEGRATION
 
 
-def deps_for(status: str, api: FakeInstallationsApi, pleo_error: Exception | None = None) -> object:
-    def pleo_for_installation(installation_id: str, auth_method: str) -> FakePleo:
-        if pleo_error is not None:
-            raise pleo_error
-        return FakePleo(api)
-
-    return collaborators(
-        installations=FakeInstallations(record(status)),
-        pleo_for_installation=pleo_for_installation,
-    )
+def parts(
+    status: InstallationStatus, api: FakeInstallationsApi, pleo_error: Exception | None = None
+) -> tuple[FakeInstallations, FakePleoClients]:
+    return FakeInstallations(record(status)), FakePleoClients(api, pleo_error)
 
 
 def test_disconnect_is_refused_while_pending_integration_and_touches_nothing() -> None:
-    api = FakeInstallationsApi(installation("PENDING_INTEGRATION"))
-    deps = deps_for("PENDING_INTEGRATION", api)
+    api = FakeInstallationsApi(installation(PENDING))
+    installations, pleo = parts(PENDING, api)
 
     with pytest.raises(SyncRunningError) as raised:
-        run(disconnect(deps, INSTALLATION))  # type: ignore[arg-type]
+        run(disconnect(disconnect_deps(installations, pleo), INSTALLATION))
 
-    assert raised.value.status_code == 409
+    assert raised.value.http_status == 409
     assert api.deleted == 0
-    assert deps.installations.deleted == []  # type: ignore[attr-defined]
+    assert installations.deleted == []
 
 
 def test_disconnect_deletes_in_pleo_then_locally() -> None:
-    api = FakeInstallationsApi(installation("ACTIVATED"))
-    deps = deps_for("ACTIVATED", api)
+    api = FakeInstallationsApi(installation(ACTIVATED))
+    installations, pleo = parts(ACTIVATED, api)
 
-    run(disconnect(deps, INSTALLATION))  # type: ignore[arg-type]
+    run(disconnect(disconnect_deps(installations, pleo), INSTALLATION))
 
     assert api.deleted == 1
-    assert deps.installations.deleted == [INSTALLATION]  # type: ignore[attr-defined]
+    assert installations.deleted == [INSTALLATION]
 
 
 def test_a_dead_grant_still_lets_the_user_disconnect() -> None:
-    api = FakeInstallationsApi(installation("ACTIVATED"))
-    deps = deps_for("ACTIVATED", api, pleo_error=GrantRevokedError("revoked"))
+    api = FakeInstallationsApi(installation(ACTIVATED))
+    installations, pleo = parts(ACTIVATED, api, pleo_error=GrantRevokedError("revoked"))
 
-    run(disconnect(deps, INSTALLATION))  # type: ignore[arg-type]
+    run(disconnect(disconnect_deps(installations, pleo), INSTALLATION))
 
-    assert deps.installations.deleted == [INSTALLATION]  # type: ignore[attr-defined]
+    assert installations.deleted == [INSTALLATION]
 
 
 def test_a_credential_that_is_not_this_installations_keeps_everything() -> None:
-    api = FakeInstallationsApi(installation("ACTIVATED"))
-    deps = deps_for("ACTIVATED", api, pleo_error=CredentialDecryptError("no"))
+    api = FakeInstallationsApi(installation(ACTIVATED))
+    installations, pleo = parts(ACTIVATED, api, pleo_error=CredentialDecryptError("no"))
 
     with pytest.raises(CredentialDecryptError):
-        run(disconnect(deps, INSTALLATION))  # type: ignore[arg-type]
+        run(disconnect(disconnect_deps(installations, pleo), INSTALLATION))
 
-    assert deps.installations.deleted == []  # type: ignore[attr-defined]
+    assert installations.deleted == []
 
 
 def test_sync_now_needs_a_configured_installation() -> None:
-    deps = deps_for("AUTHORIZED", FakeInstallationsApi(installation()))
+    installations = FakeInstallations(record(InstallationStatus.AUTHORIZED))
 
     with pytest.raises(SyncRunningError, match="Save the settings first"):
-        request_sync(deps, INSTALLATION)  # type: ignore[arg-type]
+        request_sync(installations, FakeQueue(), INSTALLATION)
 
 
-def _save(deps: object) -> None:
-    from pleo_connector.connect.settings import save_settings
-    from pleo_connector.sync.adapters.base import PlaceholderConnectionSettings
-    from pleo_connector.web.forms import SyncChoices
-
+def _save(installations: FakeInstallations, pleo: FakePleoClients, queue: FakeQueue) -> None:
     connection = PlaceholderConnectionSettings.model_validate(
         {"source_url": "https://erp.example.com", "api_token": "token-12345"}
     )
-    run(save_settings(deps, INSTALLATION, connection, SyncChoices()))  # type: ignore[arg-type]
+    deps = settings_deps(installations, pleo, queue)
+    run(save_settings(deps, INSTALLATION, connection, SyncChoices()))
 
 
 def test_saving_when_pleo_removed_the_installation_cleans_up_and_asks_to_connect_again() -> None:
-    from pleo_connector.connect.errors import NotInstalledError
-    from pleo_connector.pleo.errors import NotFoundError
-
-    api = FakeInstallationsApi(installation("ACTIVATED"))
+    api = FakeInstallationsApi(installation(ACTIVATED))
     api.get_error = NotFoundError("gone", status_code=404)
-    deps = deps_for("ACTIVATED", api)
+    installations, pleo = parts(ACTIVATED, api)
     queue = FakeQueue()
-    deps.sync_queue = queue  # type: ignore[attr-defined]
 
     with pytest.raises(NotInstalledError):
-        _save(deps)
+        _save(installations, pleo, queue)
 
-    assert deps.installations.deleted == [INSTALLATION]  # type: ignore[attr-defined]
+    assert installations.deleted == [INSTALLATION]
     assert queue.sent == []
 
 
 def test_saving_with_a_rejected_credential_marks_the_installation() -> None:
-    from pleo_connector.connect.errors import NotInstalledError
-    from pleo_connector.pleo.errors import AuthenticationError
-
-    api = FakeInstallationsApi(installation("ACTIVATED"))
+    api = FakeInstallationsApi(installation(ACTIVATED))
     api.get_error = AuthenticationError("rejected", status_code=401)
-    deps = deps_for("ACTIVATED", api)
+    installations, pleo = parts(ACTIVATED, api)
 
     with pytest.raises(NotInstalledError):
-        _save(deps)
+        _save(installations, pleo, FakeQueue())
 
-    stored = deps.installations.get(INSTALLATION)  # type: ignore[attr-defined]
-    assert stored.local_error == "AUTH_ERROR"
+    stored = installations.get(INSTALLATION)
+    assert stored is not None
+    assert stored.local_error == LocalError.AUTH_ERROR
     assert not stored.schedulable
 
 
 def test_saving_with_a_revoked_grant_marks_the_installation() -> None:
-    from pleo_connector.connect.errors import NotInstalledError
-
-    deps = deps_for(
-        "ACTIVATED", FakeInstallationsApi(installation("ACTIVATED")), GrantRevokedError("dead")
-    )
+    api = FakeInstallationsApi(installation(ACTIVATED))
+    installations, pleo = parts(ACTIVATED, api, GrantRevokedError("dead"))
 
     with pytest.raises(NotInstalledError):
-        _save(deps)
+        _save(installations, pleo, FakeQueue())
 
-    stored = deps.installations.get(INSTALLATION)  # type: ignore[attr-defined]
-    assert stored.local_error == "AUTH_ERROR"
+    stored = installations.get(INSTALLATION)
+    assert stored is not None
+    assert stored.local_error == LocalError.AUTH_ERROR
+
+
+def test_saving_with_a_credential_that_does_not_decrypt_reports_it_and_marks_nothing() -> None:
+    api = FakeInstallationsApi(installation(ACTIVATED))
+    installations, pleo = parts(ACTIVATED, api, CredentialDecryptError("moved"))
+
+    with pytest.raises(CredentialDecryptError):
+        _save(installations, pleo, FakeQueue())
+
+    stored = installations.get(INSTALLATION)
+    assert stored is not None
+    assert stored.local_error is None
+    assert stored.schedulable
+
+
+def test_saving_seals_the_secret_and_queues_the_first_sync() -> None:
+    api = FakeInstallationsApi(installation(ACTIVATED))
+    installations, pleo = parts(ACTIVATED, api)
+    queue = FakeQueue()
+
+    _save(installations, pleo, queue)
+
+    stored = installations.get(INSTALLATION)
+    assert stored is not None
+    assert stored.status == PENDING
+    connection = stored.config["connection"]
+    assert connection["adapter"] == "placeholder"
+    assert "token-12345" not in repr(connection)
+    assert set(connection["secrets"]) == {"api_token"}
+    (request,) = queue.sent
+    assert request.activate_on_success is True

@@ -14,11 +14,13 @@ from pleo_connector.store.errors import (
     WriteConflictError,
 )
 from pleo_connector.store.installations import (
-    AUTH_ERROR,
     InstallationRecord,
     InstallationRepository,
 )
+from pleo_connector.vocabulary import LocalError
 from tests.unit.store.support import FakeClock
+
+AUTH_ERROR = LocalError.AUTH_ERROR
 
 pytestmark = pytest.mark.unit
 
@@ -44,7 +46,7 @@ def _schedulable(repo: InstallationRepository) -> set[str]:
 def test_create_then_get_round_trips_every_field(table: DynamoTable, clock: FakeClock) -> None:
     repo = InstallationRepository(table, clock=clock)
 
-    stored = repo.create_or_update(_record(failure_count=2, local_error="adapter down"))
+    stored = repo.create_or_update(_record(failure_count=2, local_error=LocalError.SOURCE_FAILING))
 
     assert stored.version == 1
     assert repo.get("inst-1") == stored
@@ -135,11 +137,15 @@ def test_update_status_moves_the_installation_in_and_out_of_the_schedule(
     assert _schedulable(repo) == {"inst-1"}
 
     inactive = repo.update_status(
-        "inst-1", "INACTIVE", pending.version, local_error="accounting system down", failure_count=5
+        "inst-1",
+        "INACTIVE",
+        pending.version,
+        local_error=LocalError.SOURCE_FAILING,
+        failure_count=5,
     )
     assert (inactive.status, inactive.local_error, inactive.failure_count) == (
         "INACTIVE",
-        "accounting system down",
+        LocalError.SOURCE_FAILING,
         5,
     )
     assert _schedulable(repo) == set()

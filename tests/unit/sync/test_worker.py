@@ -7,11 +7,25 @@ import pytest
 
 from pleo_connector.aio import run
 from pleo_connector.crypto import CredentialDecryptError
-from pleo_connector.store.installations import InstallationRecord
 from pleo_connector.sync.worker import run_sync
-from pleo_connector.sync_queue import SyncReason, SyncRequest
+from pleo_connector.sync_queue import SyncRequest
 from pleo_connector.tokens import GrantRevokedError
-from tests.unit.connect.fakes import COMPANY, INSTALLATION, FakeInstallations, collaborators
+from pleo_connector.vocabulary import (
+    AuthMethod,
+    InstallationStatus,
+    LocalError,
+    SyncOutcome,
+    SyncReason,
+)
+from tests.unit.connect.fakes import (
+    INSTALLATION,
+    FakeInstallations,
+    FakeInstallationsApi,
+    FakePleoClients,
+    installation,
+    record,
+    sync_deps,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -24,26 +38,17 @@ pytestmark = pytest.mark.unit
 def test_an_unusable_credential_marks_the_installation_and_unschedules_it(
     error: Exception,
 ) -> None:
-    installations = FakeInstallations(
-        InstallationRecord(
-            installation_id=INSTALLATION,
-            company_id=COMPANY,
-            auth_method="oauth",
-            status="ACTIVATED",
-            version=1,
-        )
-    )
-
-    def pleo_for_installation(installation_id: str, auth_method: str) -> object:
-        raise error
-
-    deps = collaborators(installations=installations, pleo_for_installation=pleo_for_installation)
+    installations = FakeInstallations(record(InstallationStatus.ACTIVATED, AuthMethod.OAUTH))
+    pleo = FakePleoClients(FakeInstallationsApi(installation()), error)
     request = SyncRequest(installation_id=INSTALLATION, reason=SyncReason.SYNC_NOW)
 
-    outcome = run(run_sync(deps, request))
+    outcome = run(run_sync(sync_deps(installations, pleo), request))
 
-    assert outcome == "auth_failed"
-    record = installations.get(INSTALLATION)
-    assert record is not None
-    assert (record.status, record.local_error) == ("INACTIVE", "AUTH_ERROR")
-    assert not record.schedulable
+    assert outcome == SyncOutcome.AUTH_FAILED
+    stored = installations.get(INSTALLATION)
+    assert stored is not None
+    assert (stored.status, stored.local_error) == (
+        InstallationStatus.INACTIVE,
+        LocalError.AUTH_ERROR,
+    )
+    assert not stored.schedulable

@@ -8,7 +8,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field, SecretStr
 
-from pleo_connector.sync.adapters.base import PlaceholderConnectionSettings
+from pleo_connector.adapters.placeholder import PlaceholderConnectionSettings
 from pleo_connector.web.forms import (
     FormError,
     FormField,

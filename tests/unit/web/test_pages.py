@@ -11,8 +11,8 @@ import pytest
 from aws_lambda_powertools.event_handler import Response
 from pydantic import SecretStr
 
+from pleo_connector.adapters.placeholder import PlaceholderConnectionSettings
 from pleo_connector.installation_config import SyncChoices
-from pleo_connector.sync.adapters.base import PlaceholderConnectionSettings
 from pleo_connector.web.csrf import BrowserBindingError, CsrfError
 from pleo_connector.web.forms import MalformedFormError, form_fields
 from pleo_connector.web.pages import (
