@@ -70,10 +70,7 @@ class Installation(PleoModel):
         (parsing stays lenient, acting on an unknown state does not)."""
         if isinstance(self.status, InstallationStatus):
             return self.status
-        raise MalformedResponseError(
-            "Pleo reported an installation status this app does not know",
-            operation="installation",
-        )
+        raise MalformedResponseError("Pleo reported an installation status this app does not know")
 
 
 class IntrospectedAuthMethod(StrEnum):
