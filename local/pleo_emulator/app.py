@@ -72,13 +72,19 @@ class Emulator(Application):
         latency_s, fault = self._faults(operation, request.path)
         if latency_s:
             self.shutdown.wait(latency_s)
+        suffix = ""
+        if fault is not None and fault.commit:
+            # Pleo acted on it; only the answer is lost (a proxy's 502, a timeout after the write).
+            with self.world.lock:
+                self._dispatch(request, route, params, path_known, operation)
+            suffix = "-after-commit"
         if fault is not None and fault.kind == "timeout":
-            self._log_outcome(entry, None, started, "timeout")
+            self._log_outcome(entry, None, started, "timeout" + suffix)
             self.shutdown.wait(fault.hang_ms / 1000)
             return Drop()
         if fault is not None:
             response = _fault_response(fault)
-            self._log_outcome(entry, response.status, started, "error")
+            self._log_outcome(entry, response.status, started, "error" + suffix)
             return response
         with self.world.lock:
             response = self._dispatch(request, route, params, path_known, operation)

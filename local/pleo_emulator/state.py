@@ -211,6 +211,9 @@ class FaultRule:
     path_prefix: str | None = None
     body: str = ""
     content_type: str = "text/html; charset=utf-8"
+    # Handle the request first (its effect stays), then fail the answer: Pleo committed, the
+    # client never hears it. Not for `latency`, which answers anyway.
+    commit: bool = False
     applied: int = 0
 
     def matches(self, operation: str, path: str) -> bool:
