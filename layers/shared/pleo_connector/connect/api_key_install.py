@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pleo_connector.connect.errors import (
     InvalidApiKeyError,
@@ -14,6 +15,10 @@ from pleo_connector.connect.oauth_install import store_installation
 from pleo_connector.connect.wiring import Collaborators
 from pleo_connector.observability import logger
 from pleo_connector.sync_queue import SyncReason, SyncRequest
+
+if TYPE_CHECKING:
+    from pleo_connector.pleo.client import PleoClient
+    from pleo_connector.pleo.models import Installation
 
 MIN_KEY_CHARS = 16
 MAX_KEY_CHARS = 512
@@ -36,6 +41,30 @@ def check_api_key_shape(api_key: str | None) -> str:
     return key
 
 
+async def _find_or_create_installation(pleo: PleoClient) -> Installation:
+    """The key's installation in Pleo, created when there is none. Pleo has no idempotency key,
+    so a create whose outcome is unknown is never sent again: the installation is read back,
+    and if it is not there the user is asked to try again (which starts with the read)."""
+    from pleo_connector.pleo.errors import NotFoundError, OutcomeUnknownError
+
+    try:
+        return await pleo.installations.get()
+    except NotFoundError:
+        pass
+    try:
+        return await pleo.installations.create(
+            status="ACTIVATED", metadata={"pleoConnector": {"connectedBy": "api_key"}}
+        )
+    except OutcomeUnknownError:
+        logger.warning("installation create unconfirmed; reading it back")
+    try:
+        return await pleo.installations.get()
+    except NotFoundError:
+        raise PleoUnavailableError(
+            "Pleo did not confirm the connection. Please try again."
+        ) from None
+
+
 async def install_with_api_key(
     deps: Collaborators, api_key: str | None, *, replacing_installation_id: str | None = None
 ) -> ApiKeyInstallOutcome:
@@ -43,7 +72,6 @@ async def install_with_api_key(
     stored; with `replacing_installation_id`, the key must belong to that installation's company."""
     from pleo_connector.pleo.errors import (
         AuthenticationError,
-        NotFoundError,
         PermissionDeniedError,
         PleoError,
     )
@@ -61,12 +89,7 @@ async def install_with_api_key(
                     raise KeyForAnotherInstallationError(
                         "This key belongs to another Pleo company than this connection."
                     )
-            try:
-                installation = await pleo.installations.get()
-            except NotFoundError:
-                installation = await pleo.installations.create(
-                    status="ACTIVATED", metadata={"pleoConnector": {"connectedBy": "api_key"}}
-                )
+            installation = await _find_or_create_installation(pleo)
     except (AuthenticationError, PermissionDeniedError):
         raise InvalidApiKeyError("Pleo did not accept this API key.") from None
     except PleoError as error:
