@@ -70,9 +70,9 @@ class Accounts:
     async def batch(self, company_id: str, accounts: Sequence[AccountInput]) -> AccountBatchResult:
         """Create many accounts, 1000 per request; Pleo reports refused items in `failed`.
 
-        A chunk is a create: not sent again after it may have reached Pleo (resent, each item
-        would come back in `failed` as existing). `OutcomeUnknownError` is raised with the
-        chunks before it already created; the caller re-reads and adopts."""
+        A chunk is a create, never sent again once it may have reached Pleo. On
+        `OutcomeUnknownError` the chunks before it were created and that one may have been;
+        the caller re-reads and adopts."""
         result = AccountBatchResult()
         for start in range(0, len(accounts), BATCH_LIMIT):
             chunk = accounts[start : start + BATCH_LIMIT]
