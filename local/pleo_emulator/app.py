@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-import sys
 import threading
 import time
 from collections import deque
 from typing import Any
 
 from local.pleo_emulator.api import Api
+from local.pleo_emulator.contract import Contract, shared_contract
 from local.pleo_emulator.control import Control
 from local.pleo_emulator.http import (
     Application,
@@ -54,8 +54,7 @@ class Emulator(Application):
         self.router.add("POST", "/oauth/token/introspect", self.oauth.introspect, "oauth")
         for method, template, handler in self.control.routes():
             self.router.add(method, template, handler, "control")
-        self._contract: Any = None
-        self._contract_failed = False
+        self._contract: Contract | None = None
 
     def handle(self, request: Request) -> Response | Drop:
         route, params, path_known = self.router.match(request.method, request.path)
@@ -213,10 +212,7 @@ class Emulator(Application):
     def _request_problems(self, request: Request) -> list[str]:
         if not self.world.settings.validate_requests:
             return []
-        contract = self._load_contract()
-        if contract is None:
-            return []
-        errors: list[str] = contract.request_errors(
+        return self._load_contract().request_errors(
             method=request.method,
             path=request.path,
             query=request.query,
@@ -224,23 +220,18 @@ class Emulator(Application):
             body=request.body or None,
             content_type=request.content_type,
         )
-        return errors
 
     def warm_up(self) -> None:
-        """Load and compile Pleo's documents before serving (about a second)."""
-        contract = self._load_contract()
-        if contract is not None:
-            contract.warm_up()
+        """Load and compile Pleo's documents before serving (about a second).
 
-    def _load_contract(self) -> Any:
-        if self._contract is None and not self._contract_failed:
-            try:
-                from local.pleo_emulator.contract import shared_contract
+        Raises ContractMissingError when a document is missing: the emulator never serves
+        without validating requests against Pleo's documents.
+        """
+        self._load_contract().warm_up()
 
-                self._contract = shared_contract()
-            except (OSError, ImportError) as exc:
-                self._contract_failed = True
-                sys.stderr.write(f"OpenAPI documents not loaded, requests not validated: {exc}\n")
+    def _load_contract(self) -> Contract:
+        if self._contract is None:
+            self._contract = shared_contract()
         return self._contract
 
     def _log_arrival(self, request: Request, operation: str) -> dict[str, Any]:
