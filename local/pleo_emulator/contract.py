@@ -272,7 +272,7 @@ def _documented_media_type(content_type: str, documented: tuple[str, ...]) -> st
 
 
 def _describe(error: BaseException) -> str:
-    parts = [str(error)]
+    parts = [_text(error)]
     cause = error.__cause__
     while cause is not None:
         schema_errors = getattr(cause, "schema_errors", None)
@@ -282,9 +282,21 @@ def _describe(error: BaseException) -> str:
                 for e in schema_errors
             )
         else:
-            parts.append(str(cause))
+            parts.append(_text(cause))
         cause = cause.__cause__
-    return "; ".join(parts)
+    return "; ".join(dict.fromkeys(parts))  # a chain can repeat its cause's words
+
+
+def _text(error: BaseException) -> str:
+    """`str(error)`, which openapi-core cannot build for a body that is not UTF-8.
+
+    Its deserialising errors quote the body by decoding it, so `str()` itself raises
+    UnicodeDecodeError; the caller still needs a message (a 400, not a 500).
+    """
+    try:
+        return str(error)
+    except UnicodeDecodeError:
+        return "the body is not UTF-8 text"
 
 
 def _patch_known_defects(name: str, spec: dict[str, Any]) -> dict[str, Any]:

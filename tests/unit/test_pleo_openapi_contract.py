@@ -20,6 +20,7 @@ from local.pleo_emulator.contract import (
     Contract,
     ContractMissingError,
     openapi_dir,
+    shared_contract,
 )
 
 pytestmark = pytest.mark.unit
@@ -296,3 +297,17 @@ def test_an_empty_folder_names_every_document(tmp_path: Path) -> None:
         Contract(tmp_path)
 
     assert raised.value.missing == [tmp_path / name for name in DOCUMENTS]
+
+
+def test_a_body_that_is_not_utf8_is_reported_not_raised() -> None:
+    """openapi-core's own message for it raises UnicodeDecodeError when turned into text."""
+    errors = shared_contract().request_errors(
+        method="POST",
+        path="/v1/vendors",
+        query=[],
+        headers={"Authorization": "Bearer token"},
+        body=b"\xff",
+        content_type="application/json",
+    )
+
+    assert errors == ["the body is not UTF-8 text"]
