@@ -26,7 +26,7 @@ from local.pleo_emulator.http import (
 from local.pleo_emulator.oauth import OAuthServer
 from local.pleo_emulator.state import FaultRule, Principal, World
 
-# Path prefix -> scope resource (pleo-api.md §1.7; tags, tax codes and companies unconfirmed).
+# Path prefix -> scope resource (docs/pleo-api-notes.md §1.7: tags, tax codes, companies unsure).
 SCOPE_BY_PREFIX = (
     ("/v0/tag-groups", "tag-groups"),
     ("/v0/tags", "tag-groups"),
@@ -197,7 +197,7 @@ class Emulator(Application):
         return latency_ms / 1000, chosen
 
     def _missing_scope(self, principal: Principal, method: str, template: str) -> str | None:
-        """With `enforce_scopes`, the scope pleo-api.md §1.7 names for the resource, if absent."""
+        """With `enforce_scopes`, the scope docs/pleo-api-notes.md §1.7 names, if absent."""
         if not self.world.settings.enforce_scopes:
             return None
         resource = next(
