@@ -26,7 +26,7 @@ DEFAULT_ORGANIZATION_ID = "0b7e4d2a-9c1f-4e3b-8a6d-5f2c1e9b7a30"
 DEFAULT_APPLICATION_ID = "c3d9e8f1-2a4b-4c6d-8e0f-1a2b3c4d5e6f"
 
 # Scopes Pleo documents (accounts, vendors, export) or that Pleo's own SDK code uses (tags, tax
-# codes, companies); `test:test` is Pleo's testing scope. See ../shared/pleo-api.md §1.7.
+# codes, companies); `test:test` is Pleo's testing scope. See docs/pleo-api-notes.md §1.7.
 DEFAULT_SCOPES = (
     "tag-groups:read",
     "tag-groups:write",
