@@ -15,7 +15,7 @@ BUILD_PATH = $(dir $(shell readlink -f $(VENV)/bin/python3.13 2>/dev/null)):$(PA
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps world-deps status fire-schedule venv sam dynamodb chromium lint format test test-fast build bench up down demo invoke deploy clean
+.PHONY: help deps world-deps status fire-schedule venv sam dynamodb chromium lint format test test-fast build bench up down demo invoke contract deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,7 +38,7 @@ chromium:
 lint: venv sam ## ruff, ruff format --check, mypy, cfn-lint, sam validate --lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/shared/pleo_connector functions local bench
+	$(VENV)/bin/mypy layers/shared/pleo_connector functions local bench contract
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint --template template.yaml
 
@@ -76,6 +76,10 @@ fire-schedule: ## run the scheduled sync now, in the running local world
 
 invoke: world-deps ## make invoke FUNCTION=HealthFunction EVENT=events/health.json
 	$(SAM_PY) -m local.world invoke $(FUNCTION) -e $(EVENT)
+
+contract: venv ## make contract SOURCE="DIR-or-URL ...": rebuild contract/pleo-openapi/
+	@if [ -z "$(SOURCE)" ]; then echo 'usage: make contract SOURCE="folder-or-URL ..."' >&2; exit 2; fi
+	$(PY) contract/regenerate.py $(SOURCE)
 
 deploy: build ## sam deploy --config-env $(CONFIG_ENV)
 	$(SAM) deploy --config-env $(CONFIG_ENV)

@@ -9,6 +9,7 @@ import threading
 from types import FrameType
 
 from local.pleo_emulator.app import Emulator
+from local.pleo_emulator.contract import ContractMissingError
 from local.pleo_emulator.http import serve
 
 
@@ -21,7 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     emulator = Emulator(args.public_url or f"http://{args.host}:{args.port}")
-    emulator.warm_up()
+    try:
+        emulator.warm_up()
+    except ContractMissingError as error:
+        sys.stderr.write(f"Pleo emulator not started: {error}\n")
+        return 2
     server = serve(emulator, args.host, args.port)
 
     def stop(signum: int, frame: FrameType | None) -> None:

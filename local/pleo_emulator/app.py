@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-import sys
 import threading
 import time
 from collections import deque
 from typing import Any
 
 from local.pleo_emulator.api import Api
+from local.pleo_emulator.contract import Contract, shared_contract
 from local.pleo_emulator.control import Control
 from local.pleo_emulator.http import (
     Application,
@@ -26,7 +26,7 @@ from local.pleo_emulator.http import (
 from local.pleo_emulator.oauth import OAuthServer
 from local.pleo_emulator.state import FaultRule, Principal, World
 
-# Path prefix -> scope resource (pleo-api.md §1.7; tags, tax codes and companies unconfirmed).
+# Path prefix -> scope resource (docs/pleo-api-notes.md §1.7: tags, tax codes, companies unsure).
 SCOPE_BY_PREFIX = (
     ("/v0/tag-groups", "tag-groups"),
     ("/v0/tags", "tag-groups"),
@@ -54,8 +54,7 @@ class Emulator(Application):
         self.router.add("POST", "/oauth/token/introspect", self.oauth.introspect, "oauth")
         for method, template, handler in self.control.routes():
             self.router.add(method, template, handler, "control")
-        self._contract: Any = None
-        self._contract_failed = False
+        self._contract: Contract | None = None
 
     def handle(self, request: Request) -> Response | Drop:
         route, params, path_known = self.router.match(request.method, request.path)
@@ -72,13 +71,19 @@ class Emulator(Application):
         latency_s, fault = self._faults(operation, request.path)
         if latency_s:
             self.shutdown.wait(latency_s)
+        suffix = ""
+        if fault is not None and fault.commit:
+            # Pleo acted on it; only the answer is lost (a proxy's 502, a timeout after the write).
+            with self.world.lock:
+                self._dispatch(request, route, params, path_known, operation)
+            suffix = "-after-commit"
         if fault is not None and fault.kind == "timeout":
-            self._log_outcome(entry, None, started, "timeout")
+            self._log_outcome(entry, None, started, "timeout" + suffix)
             self.shutdown.wait(fault.hang_ms / 1000)
             return Drop()
         if fault is not None:
             response = _fault_response(fault)
-            self._log_outcome(entry, response.status, started, "error")
+            self._log_outcome(entry, response.status, started, "error" + suffix)
             return response
         with self.world.lock:
             response = self._dispatch(request, route, params, path_known, operation)
@@ -198,7 +203,7 @@ class Emulator(Application):
         return latency_ms / 1000, chosen
 
     def _missing_scope(self, principal: Principal, method: str, template: str) -> str | None:
-        """With `enforce_scopes`, the scope pleo-api.md §1.7 names for the resource, if absent."""
+        """With `enforce_scopes`, the scope docs/pleo-api-notes.md §1.7 names, if absent."""
         if not self.world.settings.enforce_scopes:
             return None
         resource = next(
@@ -213,10 +218,7 @@ class Emulator(Application):
     def _request_problems(self, request: Request) -> list[str]:
         if not self.world.settings.validate_requests:
             return []
-        contract = self._load_contract()
-        if contract is None:
-            return []
-        errors: list[str] = contract.request_errors(
+        return self._load_contract().request_errors(
             method=request.method,
             path=request.path,
             query=request.query,
@@ -224,23 +226,18 @@ class Emulator(Application):
             body=request.body or None,
             content_type=request.content_type,
         )
-        return errors
 
     def warm_up(self) -> None:
-        """Load and compile Pleo's documents before serving (about a second)."""
-        contract = self._load_contract()
-        if contract is not None:
-            contract.warm_up()
+        """Load and compile Pleo's documents before serving (about a second).
 
-    def _load_contract(self) -> Any:
-        if self._contract is None and not self._contract_failed:
-            try:
-                from local.pleo_emulator.contract import shared_contract
+        Raises ContractMissingError when a document is missing: the emulator never serves
+        without validating requests against Pleo's documents.
+        """
+        self._load_contract().warm_up()
 
-                self._contract = shared_contract()
-            except (OSError, ImportError) as exc:
-                self._contract_failed = True
-                sys.stderr.write(f"OpenAPI documents not loaded, requests not validated: {exc}\n")
+    def _load_contract(self) -> Contract:
+        if self._contract is None:
+            self._contract = shared_contract()
         return self._contract
 
     def _log_arrival(self, request: Request, operation: str) -> dict[str, Any]:

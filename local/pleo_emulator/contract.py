@@ -1,8 +1,9 @@
 """Pleo's published OpenAPI documents, loaded once, and request/response checks against them.
 
 Shared by the emulator (it rejects requests that break Pleo's schemas with a 400, as Pleo would)
-and by the contract tests (tests/support/openapi_contract.py). The documents are found at
-`$PLEO_OPENAPI_DIR`, else `../shared/pleo-openapi` beside the repository.
+and by the contract tests (tests/support/openapi_contract.py). The documents are the repository's
+`contract/pleo-openapi/` (Pleo's published documents without their prose; see its README), or
+`$PLEO_OPENAPI_DIR`. A missing document is an error, never a reason to skip validation.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
-# The documents the emulator serves. gjoll-82.3.2.yaml is a superset of tags-taxcodes-82.3.2.yaml
-# (same paths and schemas for tags and tax codes), so the smaller cut is enough.
+# The documents the emulator serves (contract/regenerate.py writes them). tags-taxcodes is Pleo's
+# Gjoll API 82.3.2 cut to its tag and tax-code paths: the accounting entries are not emulated.
 DOCUMENTS = (
     "installations-39.4.0.yaml",
     "tags-taxcodes-82.3.2.yaml",
@@ -47,11 +48,24 @@ class ContractError(AssertionError):
     """A request or response that Pleo's OpenAPI documents do not allow."""
 
 
+class ContractMissingError(FileNotFoundError):
+    """A document of the contract is not where it should be: nothing can be validated."""
+
+    def __init__(self, missing: list[Path]) -> None:
+        names = ", ".join(str(path) for path in missing)
+        super().__init__(
+            f"Pleo's OpenAPI document(s) missing: {names}. Requests are validated against them, "
+            "so nothing runs without them: restore contract/pleo-openapi/ "
+            "(`make contract SOURCE=...` regenerates it) or point PLEO_OPENAPI_DIR at a copy"
+        )
+        self.missing = missing
+
+
 def openapi_dir() -> Path:
     configured = os.environ.get("PLEO_OPENAPI_DIR")
     if configured:
         return Path(configured)
-    return ROOT.parent / "shared" / "pleo-openapi"
+    return ROOT / "contract" / "pleo-openapi"
 
 
 def _template_regex(template: str) -> re.Pattern[str]:
@@ -103,6 +117,10 @@ class Contract:
         self._documents: dict[str, _Document] = {}
         self._operations: list[tuple[re.Pattern[str], int, Operation]] = []
         self._lock = threading.Lock()
+        missing = [self.directory / name for name in DOCUMENTS]
+        missing = [path for path in missing if not path.is_file()]
+        if missing:
+            raise ContractMissingError(missing)
         for name in DOCUMENTS:
             with (self.directory / name).open(encoding="utf-8") as handle:
                 spec = yaml.safe_load(handle)
@@ -254,7 +272,7 @@ def _documented_media_type(content_type: str, documented: tuple[str, ...]) -> st
 
 
 def _describe(error: BaseException) -> str:
-    parts = [str(error)]
+    parts = [_text(error)]
     cause = error.__cause__
     while cause is not None:
         schema_errors = getattr(cause, "schema_errors", None)
@@ -264,9 +282,21 @@ def _describe(error: BaseException) -> str:
                 for e in schema_errors
             )
         else:
-            parts.append(str(cause))
+            parts.append(_text(cause))
         cause = cause.__cause__
-    return "; ".join(parts)
+    return "; ".join(dict.fromkeys(parts))  # a chain can repeat its cause's words
+
+
+def _text(error: BaseException) -> str:
+    """`str(error)`, which openapi-core cannot build for a body that is not UTF-8.
+
+    Its deserialising errors quote the body by decoding it, so `str()` itself raises
+    UnicodeDecodeError; the caller still needs a message (a 400, not a 500).
+    """
+    try:
+        return str(error)
+    except UnicodeDecodeError:
+        return "the body is not UTF-8 text"
 
 
 def _patch_known_defects(name: str, spec: dict[str, Any]) -> dict[str, Any]:

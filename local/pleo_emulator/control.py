@@ -302,6 +302,12 @@ class Control:
             return bad_request("status must be between 200 and 599")
         if not 0 <= rule.rate <= 1:
             return bad_request("rate is a probability between 0 and 1")
+        if body.get("commit") is not None:
+            if not isinstance(body["commit"], bool):
+                return bad_request("commit must be true or false")
+            if body["commit"] and kind == "latency":
+                return bad_request("commit applies to error, timeout and response faults")
+            rule.commit = body["commit"]
         self.world.faults.append(rule)
         return _ok(vars(rule), 201)
 

@@ -1,6 +1,6 @@
 """The authorization server: /oauth/authorize (consent page), /oauth/token, /oauth/token/introspect.
 
-Pleo publishes no OpenAPI for these; they follow ../shared/pleo-api.md §1, RFC 6749 (code grant,
+Pleo publishes no OpenAPI for these; they follow docs/pleo-api-notes.md §1, RFC 6749 (code grant,
 refresh, error bodies), RFC 7636 (PKCE, S256 only), RFC 7662 (introspection) and, when switched
 on, RFC 9207 (`iss` on the callback).
 """
@@ -192,7 +192,7 @@ class OAuthServer:
     def _authenticate_client(
         self, request: Request, form: dict[str, str]
     ) -> tuple[Client | None, Response | None]:
-        """client_secret_basic only (pleo-api.md §1.2); client_id may repeat in the body."""
+        """client_secret_basic only (docs/pleo-api-notes.md §1.2); the body may repeat client_id."""
         if "client_secret" in form:
             return None, oauth_error(
                 400, "invalid_request", "send the client secret in the Authorization header only"

@@ -26,7 +26,7 @@ DEFAULT_ORGANIZATION_ID = "0b7e4d2a-9c1f-4e3b-8a6d-5f2c1e9b7a30"
 DEFAULT_APPLICATION_ID = "c3d9e8f1-2a4b-4c6d-8e0f-1a2b3c4d5e6f"
 
 # Scopes Pleo documents (accounts, vendors, export) or that Pleo's own SDK code uses (tags, tax
-# codes, companies); `test:test` is Pleo's testing scope. See ../shared/pleo-api.md §1.7.
+# codes, companies); `test:test` is Pleo's testing scope. See docs/pleo-api-notes.md §1.7.
 DEFAULT_SCOPES = (
     "tag-groups:read",
     "tag-groups:write",
@@ -211,6 +211,9 @@ class FaultRule:
     path_prefix: str | None = None
     body: str = ""
     content_type: str = "text/html; charset=utf-8"
+    # Handle the request first (its effect stays), then fail the answer: Pleo committed, the
+    # client never hears it. Not for `latency`, which answers anyway.
+    commit: bool = False
     applied: int = 0
 
     def matches(self, operation: str, path: str) -> bool:

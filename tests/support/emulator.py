@@ -163,11 +163,14 @@ class EmulatorControl:
         path_prefix: str | None = None,
         body: str | None = None,
         content_type: str | None = None,
+        commit: bool | None = None,
     ) -> dict[str, Any]:
         """kind: "error" (status, retry_after), "timeout" (hang_ms, then the connection drops)
         or "latency" (latency_ms) or "response" (status, body, content_type: a malformed
         answer); by `rate` (probability) and/or `count`; optionally only for
-        one `operation` ("GET /v1/installations/me") or a `path_prefix`."""
+        one `operation` ("GET /v1/installations/me") or a `path_prefix`. With `commit`, the
+        request is handled first and only its answer fails (Pleo acted, the client never
+        hears it)."""
         rule = {
             key: value
             for key, value in {
@@ -182,6 +185,7 @@ class EmulatorControl:
                 "path_prefix": path_prefix,
                 "body": body,
                 "content_type": content_type,
+                "commit": commit,
             }.items()
             if value is not None
         }

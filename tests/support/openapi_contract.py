@@ -1,7 +1,7 @@
 """Hold an httpx request/response pair to Pleo's published OpenAPI documents (openapi-core).
 
-The documents are read from `$PLEO_OPENAPI_DIR`, else `../shared/pleo-openapi` beside the
-repository. Usage in a test::
+The documents are the repository's `contract/pleo-openapi/` (or `$PLEO_OPENAPI_DIR`). Usage in a
+test::
 
     response = httpx.get(...)
     assert_conforms(response)          # the request and the response, or AssertionError

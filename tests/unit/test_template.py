@@ -23,7 +23,7 @@ pytestmark = pytest.mark.unit
 
 Template = dict[str, Any]
 
-# DESIGN.md "Interfaces": every route, on the function that serves it.
+# Every route, on the function that serves it (docs/architecture.md "Deployed").
 EXPECTED_ROUTES = {
     ("GET", "/oauth/start"): "OAuthFunction",
     ("GET", "/oauth/callback"): "OAuthFunction",

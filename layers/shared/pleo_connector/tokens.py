@@ -1,7 +1,7 @@
 """Credentials for Pleo calls: encrypted at rest, refreshed single-flight.
 
 Pleo rotates refresh tokens and revokes the whole grant when a used refresh token comes back, so
-at most one process may refresh a grant at a time. The protocol (DESIGN.md "Token refresh"):
+at most one process may refresh a grant at a time. Protocol (docs/architecture.md "Token refresh"):
 
 1. Read the credential (consistent read). A fresh access token is used as it is.
 2. Otherwise take the lease on the credential item with a conditional update; the update returns

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import httpx
 import pytest
@@ -110,6 +111,78 @@ def test_a_short_client_timeout_gives_up_on_a_hanging_request(
     # Already counted and logged while it still hangs.
     assert emulator.control.counters() == {INSTALLATION: 1}
     assert emulator.control.request_log(INSTALLATION)[0]["fault"] == "timeout"
+
+
+VENDORS = "POST /v1/vendors"
+
+
+def vendor(code: str) -> dict[str, str]:
+    return {
+        "companyId": DEFAULT_COMPANY_ID,
+        "name": f"Vendor {code}",
+        "defaultCurrency": "DKK",
+        "code": code,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fault", "logged"),
+    [
+        ({"kind": "error", "status": 502}, "error-after-commit"),
+        ({"kind": "timeout", "hang_ms": 50}, "timeout-after-commit"),
+        ({"kind": "response", "status": 200, "body": "<html>proxy</html>"}, "error-after-commit"),
+    ],
+    ids=["error", "timeout", "response"],
+)
+def test_a_commit_fault_keeps_the_effect_and_loses_only_the_answer(
+    emulator: RunningEmulator, api: ApiFactory, fault: dict[str, Any], logged: str
+) -> None:
+    client = api(api_key=emulator.control.issue_api_key(), lenient=True)
+    emulator.control.inject_fault(**fault, commit=True, count=1, operation=VENDORS)
+
+    try:
+        lost = client.post("/v1/vendors", json=vendor("V1"))
+    except httpx.TransportError:
+        lost = None
+    again = client.post("/v1/vendors", json=vendor("V1"))
+
+    if fault["kind"] == "timeout":
+        assert lost is None
+    else:
+        assert lost is not None
+        assert lost.status_code == fault["status"]
+        assert "V1" not in lost.text  # the real answer never leaves
+    assert again.status_code == 409  # the first one was created
+    assert [v["code"] for v in emulator.control.data(DEFAULT_COMPANY_ID)["vendors"]] == ["V1"]
+    assert [e["fault"] for e in emulator.control.request_log(VENDORS)] == [logged, None]
+
+
+def test_without_commit_a_fault_leaves_nothing_behind(
+    emulator: RunningEmulator, api: ApiFactory
+) -> None:
+    client = api(api_key=emulator.control.issue_api_key())
+    emulator.control.inject_fault("error", status=502, count=1, operation=VENDORS)
+
+    assert client.post("/v1/vendors", json=vendor("V1")).status_code == 502
+    assert emulator.control.data(DEFAULT_COMPANY_ID)["vendors"] == []
+    assert emulator.control.request_log(VENDORS)[0]["fault"] == "error"
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        ({"kind": "latency", "latency_ms": 10, "commit": True}, "commit applies to"),
+        ({"kind": "error", "status": 502, "commit": "yes"}, "commit must be true or false"),
+    ],
+)
+def test_a_bad_commit_fault_is_refused(
+    emulator: RunningEmulator, rule: dict[str, Any], problem: str
+) -> None:
+    response = httpx.post(f"{emulator.url}/_emulator/faults", json=rule)
+
+    assert response.status_code == 400
+    assert problem in response.json()["message"]
+    assert emulator.control.faults() == []
 
 
 def test_latency_fault_is_applied_and_counted(

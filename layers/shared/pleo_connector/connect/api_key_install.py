@@ -17,9 +17,11 @@ from pleo_connector.sync_queue import SyncRequest
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus, SyncReason
 
 if TYPE_CHECKING:
+    from pleo_connector.pleo.models import Installation
     from pleo_connector.ports import (
         CredentialVault,
         InstallationStore,
+        PleoApi,
         PleoClientFactory,
         SyncQueuePort,
     )
@@ -55,6 +57,31 @@ def check_api_key_shape(api_key: str | None) -> str:
     return key
 
 
+async def _find_or_create_installation(pleo: PleoApi) -> Installation:
+    """The key's installation in Pleo, created when there is none. Pleo has no idempotency key,
+    so a create whose outcome is unknown is never sent again: the installation is read back,
+    and if it is not there the user is asked to try again (which starts with the read)."""
+    from pleo_connector.pleo.errors import NotFoundError, OutcomeUnknownError
+
+    try:
+        return await pleo.installations.get()
+    except NotFoundError:
+        pass
+    try:
+        return await pleo.installations.create(
+            status=InstallationStatus.ACTIVATED,
+            metadata={"pleoConnector": {"connectedBy": "api_key"}},
+        )
+    except OutcomeUnknownError:
+        logger.warning("installation create unconfirmed; reading it back")
+    try:
+        return await pleo.installations.get()
+    except NotFoundError:
+        raise PleoUnavailableError(
+            "Pleo did not confirm the connection. Please try again."
+        ) from None
+
+
 async def install_with_api_key(
     deps: ApiKeyInstallDeps, api_key: str | None, *, replacing_installation_id: str | None = None
 ) -> ApiKeyInstallOutcome:
@@ -62,7 +89,6 @@ async def install_with_api_key(
     stored; with `replacing_installation_id`, the key must belong to that installation's company."""
     from pleo_connector.pleo.errors import (
         AuthenticationError,
-        NotFoundError,
         PermissionDeniedError,
         PleoError,
     )
@@ -80,13 +106,7 @@ async def install_with_api_key(
                     raise KeyForAnotherInstallationError(
                         "This key belongs to another Pleo company than this connection."
                     )
-            try:
-                installation = await pleo.installations.get()
-            except NotFoundError:
-                installation = await pleo.installations.create(
-                    status=InstallationStatus.ACTIVATED,
-                    metadata={"pleoConnector": {"connectedBy": "api_key"}},
-                )
+            installation = await _find_or_create_installation(pleo)
     except (AuthenticationError, PermissionDeniedError):
         raise InvalidApiKeyError("Pleo did not accept this API key.") from None
     except PleoError as error:

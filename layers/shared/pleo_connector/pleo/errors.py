@@ -39,6 +39,40 @@ class APITimeoutError(APIConnectionError):
     """The request got no response within its timeout."""
 
 
+class OutcomeUnknownError(PleoError):
+    """A request that is not safe to send twice (a create) failed after it may have reached Pleo:
+    no answer in time, the connection lost after sending, or a 500, 502, 504 or a 503 without
+    `Retry-After`. Pleo may or may not have applied it, so it was not sent again; the caller
+    reconciles by reading back what it meant to create, and adopts it when it is there.
+
+    `cause` is the failure itself (an `APIConnectionError` or an `APIStatusError`), already
+    free of credentials.
+    """
+
+    def __init__(self, message: str, *, operation: str, cause: PleoError) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.cause = cause
+
+    @property
+    def status_code(self) -> int | None:
+        """The status of the failed answer; None when no answer came."""
+        return self.cause.status_code if isinstance(self.cause, APIStatusError) else None
+
+    @property
+    def request_id(self) -> str | None:
+        return self.cause.request_id if isinstance(self.cause, APIStatusError) else None
+
+
+class InvalidPathParameterError(PleoError, ValueError):
+    """A value for a path segment (an id) that could change which resource the URL names: empty,
+    a dot segment, or holding a `/` or a control character. Refused before any request."""
+
+    def __init__(self, message: str, *, parameter: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
 class DeadlineExceededError(PleoError):
     """The caller's time budget ran out: no further wait or attempt fits in the time left."""
 

@@ -1,7 +1,10 @@
-"""Sending one logical request to Pleo: budget, deadline, retries, errors, pagination.
+"""Sending one logical request to Pleo: paths, budget, deadline, retries, errors, pagination.
 
 Everything Pleo-specific about failure lives here, once, so resources stay one-liners. The HTTP
 client is injected (tests pass `httpx.MockTransport`; contract tests record every exchange).
+Each operation is retried only as far as it is safe to send twice (see `retry.py`): a POST is
+taken to be a create, never resent after it may have reached Pleo, unless it declares itself
+retry-safe.
 """
 
 from __future__ import annotations
@@ -9,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import string
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -21,8 +27,11 @@ from pleo_connector.pleo.errors import (
     APIConnectionError,
     APITimeoutError,
     DeadlineExceededError,
+    InvalidPathParameterError,
     MalformedResponseError,
+    OutcomeUnknownError,
     PaginationLoopError,
+    PleoError,
     RateLimitError,
     error_from_response,
     redact_secrets,
@@ -30,7 +39,14 @@ from pleo_connector.pleo.errors import (
 )
 from pleo_connector.pleo.models import Page, PageInfo
 from pleo_connector.pleo.ratelimit import RateBudget, Sleep
-from pleo_connector.pleo.retry import Clock, Deadline, RetryPolicy, parse_retry_after
+from pleo_connector.pleo.retry import (
+    Clock,
+    Deadline,
+    Decision,
+    RetryPolicy,
+    parse_retry_after,
+    retry_safe_by_default,
+)
 
 logger = logging.getLogger("pleo_connector.pleo")
 
@@ -38,8 +54,52 @@ JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 USER_AGENT = "pleo-connector/0.1"
 DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
+# Failures that prove the request never left: no connection was made (refused, DNS, TLS
+# handshake, connect timeout) or none was free in the pool. Any other transport failure may come
+# after the request, or part of it, was written.
+NOT_SENT_ERRORS: tuple[type[Exception], ...] = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+)
+
 ModelT = TypeVar("ModelT", bound=BaseModel)
 QueryValue = str | int | bool | list[str] | None
+
+
+def api_path(template: str, /, **params: str) -> str:
+    """`template` with each `{name}` replaced by its value, checked and quoted as one segment.
+
+    The one place a path is built from ids: a value that is empty, `.` or `..`, or that holds a
+    `/` or a control character raises `InvalidPathParameterError` (it could name another
+    resource, or none); every other character is percent-encoded (`quote(safe="")`), so `?`, `#`,
+    `%` and `:` stay inside the segment.
+    """
+    names = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
+    if names != params.keys():
+        raise InvalidPathParameterError(
+            f"{template}: path parameters {sorted(names)} expected, got {sorted(params)}",
+            parameter=", ".join(sorted(names ^ params.keys())),
+        )
+    return template.format_map({name: _segment(name, value) for name, value in params.items()})
+
+
+def _segment(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidPathParameterError(f"{name} must be a string", parameter=name)
+    problem = None
+    if not value.strip():
+        problem = "is empty"
+    elif value in (".", ".."):
+        problem = "is a dot segment"
+    elif "/" in value:
+        problem = "contains '/'"
+    elif any(unicodedata.category(char) == "Cc" for char in value):
+        problem = "contains a control character"
+    if problem is not None:
+        # The value itself stays out of the message: it came from outside and may be anything.
+        raise InvalidPathParameterError(f"{name} {problem}", parameter=name)
+    return quote(value, safe="")
 
 
 class Transport:
@@ -84,8 +144,16 @@ class Transport:
         params: Mapping[str, QueryValue] | None = None,
         body: Any = None,
         expect: tuple[int, ...] = (200,),
+        retry_safe: bool | None = None,
     ) -> httpx.Response:
-        """Send with retries; return the response when its status is in `expect`, else raise."""
+        """Send with retries; return the response when its status is in `expect`, else raise.
+
+        `retry_safe`: whether sending the request twice has the effect of sending it once. It
+        defaults by method (GET, HEAD, OPTIONS, PUT, DELETE yes; POST, PATCH no), so a POST that
+        only reads or sets a state must say so. An unsafe request that may have reached Pleo is
+        never sent again: `OutcomeUnknownError` instead.
+        """
+        safe = retry_safe_by_default(method) if retry_safe is None else retry_safe
         query = _clean_params(params)
         content = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
@@ -112,7 +180,13 @@ class Transport:
                 logger.warning(
                     "Pleo %s %s failed: %s (attempt %d)", method, path, type(exc).__name__, attempt
                 )
-                if not self.retry.should_retry(attempt, None):
+                decision = self.retry.decide(
+                    attempt, None, retry_safe=safe, sent=not isinstance(exc, NOT_SENT_ERRORS)
+                )
+                if decision is Decision.OUTCOME_UNKNOWN:
+                    failure.__cause__ = exc
+                    raise _outcome_unknown(failure, operation) from failure
+                if decision is Decision.FAIL:
                     raise failure from exc
                 await self._wait(attempt, None, operation, failure)
                 continue
@@ -137,7 +211,10 @@ class Transport:
             )
             if isinstance(error, RateLimitError) and self.budget is not None:
                 await self.budget.on_rate_limited()
-            if not self.retry.should_retry(attempt, status):
+            decision = self.retry.decide(attempt, status, retry_safe=safe, retry_after=retry_after)
+            if decision is Decision.OUTCOME_UNKNOWN:
+                raise _outcome_unknown(error, operation) from error
+            if decision is Decision.FAIL:
                 raise error
             await self._wait(attempt, retry_after, operation, error)
 
@@ -152,10 +229,17 @@ class Transport:
         body: Any = None,
         expect: tuple[int, ...] = (200,),
         wrapped: bool = True,
+        retry_safe: bool | None = None,
     ) -> ModelT:
         """Send and parse the body (inside `data` when `wrapped`) as `model`."""
         response = await self.request(
-            method, path, operation=operation, params=params, body=body, expect=expect
+            method,
+            path,
+            operation=operation,
+            params=params,
+            body=body,
+            expect=expect,
+            retry_safe=retry_safe,
         )
         payload = _json_of(response, operation)
         if wrapped:
@@ -172,10 +256,17 @@ class Transport:
         params: Mapping[str, QueryValue] | None = None,
         body: Any = None,
         expect: tuple[int, ...] = (200,),
+        retry_safe: bool | None = None,
     ) -> list[ModelT]:
         """Send and parse `{data: [...]}` as a list of `model`."""
         response = await self.request(
-            method, path, operation=operation, params=params, body=body, expect=expect
+            method,
+            path,
+            operation=operation,
+            params=params,
+            body=body,
+            expect=expect,
+            retry_safe=retry_safe,
         )
         payload = _unwrap(_json_of(response, operation), operation, response.status_code)
         if not isinstance(payload, list):
@@ -197,11 +288,14 @@ class Transport:
         params: Mapping[str, QueryValue] | None = None,
         body: Any = None,
         limit: int | None = None,
+        retry_safe: bool | None = None,
     ) -> Page[ModelT]:
         query: dict[str, QueryValue] = dict(params or {})
         query["after"] = after
         query["limit"] = limit
-        response = await self.request(method, path, operation=operation, params=query, body=body)
+        response = await self.request(
+            method, path, operation=operation, params=query, body=body, retry_safe=retry_safe
+        )
         payload = _json_of(response, operation)
         if not isinstance(payload, dict) or "data" not in payload:
             raise MalformedResponseError(
@@ -228,8 +322,10 @@ class Transport:
         params: Mapping[str, QueryValue] | None = None,
         body: Any = None,
         limit: int | None = None,
+        retry_safe: bool | None = None,
     ) -> AsyncIterator[ModelT]:
-        """Every item of a cursor-paginated list, page after page."""
+        """Every item of a cursor-paginated list, page after page (a POST search declares
+        `retry_safe=True`: it only reads)."""
 
         async def fetch(after: str | None) -> Page[ModelT]:
             return await self.fetch_page(
@@ -241,6 +337,7 @@ class Transport:
                 params=params,
                 body=body,
                 limit=limit,
+                retry_safe=retry_safe,
             )
 
         return follow_cursor(fetch, operation=operation)
@@ -319,6 +416,16 @@ async def follow_cursor[ModelT: BaseModel](
         seen.add(cursor)
         after = cursor
     raise PaginationLoopError(f"{operation}: more than {max_pages} pages")
+
+
+def _outcome_unknown(failure: PleoError, operation: str) -> OutcomeUnknownError:
+    """An unsafe request's failure after it may have reached Pleo; `failure` is already redacted."""
+    logger.warning("Pleo %s: outcome unknown, not sent again (%s)", operation, failure)
+    return OutcomeUnknownError(
+        f"{failure} (outcome unknown: not sent again, as Pleo may have applied it)",
+        operation=operation,
+        cause=failure,
+    )
 
 
 def _cap(value: float | None, remaining: float) -> float:

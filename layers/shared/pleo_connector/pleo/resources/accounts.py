@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from pleo_connector.pleo.models import Account, AccountBatchResult
-from pleo_connector.pleo.transport import Transport
+from pleo_connector.pleo.transport import Transport, api_path
 
 BATCH_LIMIT = 1000
 
@@ -46,11 +46,17 @@ class Accounts:
 
     async def get(self, account_id: str) -> Account:
         return await self._transport.request_model(
-            Account, "GET", f"/v1/chart-of-accounts/{account_id}", operation="getAccountV1"
+            Account,
+            "GET",
+            api_path("/v1/chart-of-accounts/{accountId}", accountId=account_id),
+            operation="getAccountV1",
         )
 
     async def create(self, company_id: str, account: AccountInput) -> Account:
-        """Create one account (200 when Pleo matched an existing one); ConflictError on a clash."""
+        """Create one account (200 when Pleo matched an existing one); ConflictError on a clash.
+
+        Not retried once it may have reached Pleo (`OutcomeUnknownError`): that a second create
+        with identical fields is matched rather than refused is not documented by Pleo."""
         return await self._transport.request_model(
             Account,
             "POST",
@@ -58,10 +64,15 @@ class Accounts:
             operation="createAccountV1",
             body={"companyId": company_id, **account.to_body()},
             expect=(200, 201),
+            retry_safe=False,
         )
 
     async def batch(self, company_id: str, accounts: Sequence[AccountInput]) -> AccountBatchResult:
-        """Create many accounts, 1000 per request; Pleo reports refused items in `failed`."""
+        """Create many accounts, 1000 per request; Pleo reports refused items in `failed`.
+
+        A chunk is a create, never sent again once it may have reached Pleo. On
+        `OutcomeUnknownError` the chunks before it were created and that one may have been;
+        the caller re-reads and adopts."""
         result = AccountBatchResult()
         for start in range(0, len(accounts), BATCH_LIMIT):
             chunk = accounts[start : start + BATCH_LIMIT]
@@ -72,6 +83,7 @@ class Accounts:
                 operation="createAccountsBatchV1",
                 body={"companyId": company_id, "items": [item.to_body() for item in chunk]},
                 expect=(200, 201),
+                retry_safe=False,
             )
             result.created += part.created
             result.failed += part.failed
@@ -99,7 +111,7 @@ class Accounts:
         return await self._transport.request_model(
             Account,
             "PUT",
-            f"/v1/chart-of-accounts/{account_id}",
+            api_path("/v1/chart-of-accounts/{accountId}", accountId=account_id),
             operation="updateAccountV1",
             body=body,
         )
@@ -137,4 +149,5 @@ class Accounts:
             operation="searchAccountsV1",
             body=body,
             limit=page_size,
+            retry_safe=True,  # a search only reads
         )

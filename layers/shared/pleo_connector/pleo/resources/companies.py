@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from pleo_connector.pleo.models import Company
-from pleo_connector.pleo.transport import Transport
+from pleo_connector.pleo.transport import Transport, api_path
 
 
 class Companies:
@@ -14,7 +14,10 @@ class Companies:
 
     async def get(self, company_id: str) -> Company:
         return await self._transport.request_model(
-            Company, "GET", f"/v1/companies/{company_id}", operation="Get company by ID"
+            Company,
+            "GET",
+            api_path("/v1/companies/{companyId}", companyId=company_id),
+            operation="Get company by ID",
         )
 
     def list(

@@ -11,6 +11,7 @@ from pleo_connector.pleo.transport import Transport
 from pleo_connector.vocabulary import InstallationErrorCode, InstallationStatus
 
 PATH = "/v1/installations/me"
+ACTIVATE_PATH = "/v1/installations/me:activate"
 
 Metadata = dict[str, Any]
 
@@ -37,7 +38,10 @@ class Installations:
         status: InstallationStatus | str | None = None,
         metadata: Metadata | None = None,
     ) -> Installation:
-        """Create it: needed with API keys (OAuth creates it during the consent)."""
+        """Create it: needed with API keys (OAuth creates it during the consent).
+
+        Not retried once it may have reached Pleo: `OutcomeUnknownError`, and the caller reads
+        the installation back (`get`) to learn whether it exists."""
         body: dict[str, Any] = {}
         if status is not None:
             body["status"] = str(status)
@@ -50,6 +54,7 @@ class Installations:
             operation="createClientInstallation",
             body=body,
             wrapped=False,
+            retry_safe=False,
         )
 
     async def update(
@@ -95,7 +100,8 @@ class Installations:
         return await self._transport.request_model(
             Installation,
             "POST",
-            f"{PATH}:activate",
+            ACTIVATE_PATH,
             operation="activateMyInstallation",
             wrapped=False,
+            retry_safe=True,  # sets the status: twice is the same as once
         )

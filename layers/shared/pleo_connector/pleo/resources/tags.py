@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pleo_connector.pleo.models import Tag, TagGroup
-from pleo_connector.pleo.transport import Transport
+from pleo_connector.pleo.transport import Transport, api_path
 
 ARCHIVE_BATCH = 100
 
@@ -38,7 +38,10 @@ class TagGroups:
 
     async def get(self, group_id: str) -> TagGroup:
         return await self._transport.request_model(
-            TagGroup, "GET", f"/v0/tag-groups/{group_id}", operation="getTagGroup"
+            TagGroup,
+            "GET",
+            api_path("/v0/tag-groups/{groupId}", groupId=group_id),
+            operation="getTagGroup",
         )
 
     async def create(
@@ -61,6 +64,7 @@ class TagGroups:
             params={"company_id": company_id},
             body=body,
             expect=(200, 201),
+            retry_safe=False,
         )
 
     async def update(
@@ -75,7 +79,11 @@ class TagGroups:
         """Replace the group (every field is required by Pleo); archive with `archived=True`."""
         body = {"archived": archived, "code": code, "name": name, "metadata": metadata or {}}
         return await self._transport.request_model(
-            TagGroup, "PUT", f"/v0/tag-groups/{group_id}", operation="updateTagGroup", body=body
+            TagGroup,
+            "PUT",
+            api_path("/v0/tag-groups/{groupId}", groupId=group_id),
+            operation="updateTagGroup",
+            body=body,
         )
 
 
@@ -90,7 +98,7 @@ class Tags:
         return self._transport.paginate(
             Tag,
             "GET",
-            f"/v0/tag-groups/{group_id}/tags",
+            api_path("/v0/tag-groups/{groupId}/tags", groupId=group_id),
             operation="getTags",
             params={"include_archived": include_archived},
             limit=page_size,
@@ -126,11 +134,12 @@ class Tags:
             params={"company_id": company_id},
             body=body,
             limit=page_size,
+            retry_safe=True,  # a search only reads
         )
 
     async def get(self, tag_id: str) -> Tag:
         return await self._transport.request_model(
-            Tag, "GET", f"/v0/tags/{tag_id}", operation="getTag"
+            Tag, "GET", api_path("/v0/tags/{tagId}", tagId=tag_id), operation="getTag"
         )
 
     async def create(
@@ -146,10 +155,11 @@ class Tags:
         return await self._transport.request_model(
             Tag,
             "POST",
-            f"/v0/tag-groups/{group_id}/tags",
+            api_path("/v0/tag-groups/{groupId}/tags", groupId=group_id),
             operation="createTag",
             body=_tag_body(code, name, archived, other_dimension_values),
             expect=(200, 201),
+            retry_safe=False,
         )
 
     async def update(
@@ -164,7 +174,7 @@ class Tags:
         return await self._transport.request_model(
             Tag,
             "PUT",
-            f"/v0/tags/{tag_id}",
+            api_path("/v0/tags/{tagId}", tagId=tag_id),
             operation="updateTag",
             body=_tag_body(code, name, archived, other_dimension_values),
         )
@@ -187,6 +197,7 @@ class Tags:
                     "tagIds": unique[start : start + ARCHIVE_BATCH],
                 },
                 expect=(200, 201),
+                retry_safe=True,  # sets a flag on existing tags: twice is the same as once
             )
         return changed
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pleo_connector.pleo.models import TaxCode, TaxCodeType
-from pleo_connector.pleo.transport import Transport
+from pleo_connector.pleo.transport import Transport, api_path
 
 
 class TaxCodes:
@@ -15,7 +15,10 @@ class TaxCodes:
 
     async def get(self, tax_code_id: str) -> TaxCode:
         return await self._transport.request_model(
-            TaxCode, "GET", f"/v0/tax-codes/{tax_code_id}", operation="getTaxCode"
+            TaxCode,
+            "GET",
+            api_path("/v0/tax-codes/{taxCodeId}", taxCodeId=tax_code_id),
+            operation="getTaxCode",
         )
 
     async def create(
@@ -47,6 +50,7 @@ class TaxCodes:
                 outgoing_tax_account,
             ),
             expect=(200, 201),
+            retry_safe=False,
         )
 
     async def update(
@@ -66,7 +70,7 @@ class TaxCodes:
         return await self._transport.request_model(
             TaxCode,
             "PUT",
-            f"/v0/tax-codes/{tax_code_id}",
+            api_path("/v0/tax-codes/{taxCodeId}", taxCodeId=tax_code_id),
             operation="updateTaxCode",
             body=_body(
                 company_id,
@@ -108,6 +112,7 @@ class TaxCodes:
             params={"company_id": company_id},
             body=body,
             limit=page_size,
+            retry_safe=True,  # a search only reads
         )
 
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pleo_connector.pleo.models import Vendor, VendorState
-from pleo_connector.pleo.transport import Transport
+from pleo_connector.pleo.transport import Transport, api_path
 
 SEARCH_LIST_LIMIT = 100
 
@@ -17,7 +17,7 @@ class Vendors:
 
     async def get(self, vendor_id: str) -> Vendor:
         return await self._transport.request_model(
-            Vendor, "GET", f"/v1/vendors/{vendor_id}", operation="getVendorById"
+            Vendor, "GET", api_path("/v1/vendors/{id}", id=vendor_id), operation="getVendorById"
         )
 
     async def create(
@@ -32,7 +32,10 @@ class Vendors:
         registration_number: str | None = None,
         tax_registration_number: str | None = None,
     ) -> Vendor:
-        """Create an ACTIVE vendor; ConflictError when it already exists."""
+        """Create an ACTIVE vendor; ConflictError when it already exists.
+
+        Not retried once it may have reached Pleo: `OutcomeUnknownError`, and the caller
+        searches by `external_id` or `code` to adopt the vendor if it was created."""
         body: dict[str, Any] = {
             "companyId": company_id,
             "name": name,
@@ -42,7 +45,13 @@ class Vendors:
             _optional(code, external_id, country, registration_number, tax_registration_number)
         )
         return await self._transport.request_model(
-            Vendor, "POST", "/v1/vendors", operation="postVendor", body=body, expect=(200, 201)
+            Vendor,
+            "POST",
+            "/v1/vendors",
+            operation="postVendor",
+            body=body,
+            expect=(200, 201),
+            retry_safe=False,
         )
 
     async def update(
@@ -68,15 +77,20 @@ class Vendors:
         }
         body.update(_optional(code, None, country, registration_number, tax_registration_number))
         return await self._transport.request_model(
-            Vendor, "PUT", f"/v1/vendors/{vendor_id}", operation="updateVendor", body=body
+            Vendor,
+            "PUT",
+            api_path("/v1/vendors/{id}", id=vendor_id),
+            operation="updateVendor",
+            body=body,
         )
 
     async def archive(self, vendor_id: str) -> None:
         await self._transport.request(
             "POST",
-            f"/v1/vendors/{vendor_id}:archive",
+            api_path("/v1/vendors/{id}:archive", id=vendor_id),
             operation="archiveVendorById",
             expect=(200, 204),
+            retry_safe=True,  # sets the state: twice is the same as once
         )
 
     async def activate(self, vendor_id: str, *, external_id: str, code: str | None = None) -> None:
@@ -86,10 +100,11 @@ class Vendors:
             body["code"] = code
         await self._transport.request(
             "POST",
-            f"/v1/vendors/{vendor_id}:activate",
+            api_path("/v1/vendors/{id}:activate", id=vendor_id),
             operation="activateVendor",
             body=body,
             expect=(200, 204),
+            retry_safe=True,  # sets the state and the same ids: twice is the same as once
         )
 
     def search(
@@ -122,6 +137,7 @@ class Vendors:
             params={"company_id": company_id},
             body=body,
             limit=page_size,
+            retry_safe=True,  # a search only reads
         )
 
 
