@@ -66,7 +66,7 @@ down: ## stop the local world
 	@if [ -x $(SAM_PY) ]; then $(SAM_PY) -m local.world down; fi
 
 demo: world-deps ## set up, start the local world, run the whole story, stop
-	$(SAM_PY) -m local.world demo
+	$(SAM_PY) -m local.demo
 
 status: ## what the running local world serves, health-checked
 	$(SAM_PY) -m local.world status

@@ -8,10 +8,12 @@ capabilities (an OAuth install through the emulator, an API-key install, a sync)
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
 import signal
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,7 +22,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.functions import FunctionSpec, load_function_specs
+from local.function_spec import FunctionSpec
+from local.functions import load_function_specs
 from local.invoker import Invocation, Invoker
 from local.resources import LocalResources
 from local.services import LOCAL_REGION
@@ -28,6 +31,8 @@ from local.world import (
     EVENTS_DIR,
     Target,
     WorldConfig,
+    common_arguments,
+    config_from,
     emulator_control,
     environment_builder,
     group_alive,
@@ -480,9 +485,24 @@ def run_demo(
     return 1 if failed else 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`python -m local.demo`: start a local world of its own, run the story, print it, stop."""
+    os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
+    parser = argparse.ArgumentParser(
+        prog="python -m local.demo",
+        description="Start the local world, run the whole story against it, stop it.",
+        parents=[common_arguments()],
+    )
+    return run_demo(config_from(parser.parse_args(argv)), sys.stdout)
+
+
 def _tail(path: Path, lines: int = 30) -> str:
     try:
         text = path.read_text(encoding="utf-8").splitlines()[-lines:]
     except FileNotFoundError:
         return ""
     return "--- last lines of the world log ---\n" + "\n".join(text) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -10,44 +10,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.function_spec import DEFAULT_TEMPLATE, FunctionSpec
 from local.resources import LocalResources
 from local.services import ROOT
 
 SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
-DEFAULT_TEMPLATE = ROOT / "template.yaml"
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """One function as `sam local` would run it: code, layers, limits, environment, events."""
-
-    name: str
-    handler: str
-    code_dir: str
-    layer_dirs: tuple[str, ...]
-    runtime: str
-    timeout_s: int
-    memory_mb: int
-    environment: dict[str, str] = field(default_factory=dict)
-    events: dict[str, Any] = field(default_factory=dict)
-
-    def events_of_type(self, event_type: str) -> dict[str, dict[str, Any]]:
-        return {
-            name: event for name, event in self.events.items() if event.get("Type") == event_type
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["layer_dirs"] = list(self.layer_dirs)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FunctionSpec:
-        return cls(**{**data, "layer_dirs": tuple(data["layer_dirs"])})
 
 
 def translations(resources: LocalResources | None) -> dict[str, Any]:

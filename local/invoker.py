@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from local.functions import FunctionSpec
+from local.function_spec import FunctionSpec
 from local.services import APP_PYTHON, LOCAL_REGION
 
 RUNTIME_SCRIPT = Path(__file__).resolve().parent / "lambda_runtime.py"

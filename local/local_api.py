@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from local import sam_template
-from local.functions import DEFAULT_TEMPLATE, load_function_specs
+from local.function_spec import DEFAULT_TEMPLATE
+from local.functions import load_function_specs
 from local.invoker import (
     FunctionNotFoundError,
     Invocation,

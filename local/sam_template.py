@@ -24,7 +24,7 @@ from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 from samcli.local.apigw.local_apigw_service import LocalApigwService
 from samcli.local.lambdafn.exceptions import FunctionNotFound
 
-from local.functions import DEFAULT_TEMPLATE, FunctionSpec
+from local.function_spec import DEFAULT_TEMPLATE, FunctionSpec
 from local.services import LOCAL_REGION
 
 LOCAL_ACCOUNT_ID = "123456789012"

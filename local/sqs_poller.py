@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.functions import FunctionSpec
+from local.function_spec import FunctionSpec
 from local.invoker import Invocation, Invoker
 from local.services import LOCAL_REGION
 

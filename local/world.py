@@ -5,7 +5,7 @@
     .venv-sam/bin/python -m local.world status          what runs where, with a health check
     .venv-sam/bin/python -m local.world invoke HealthFunction -e events/health.json
     .venv-sam/bin/python -m local.world fire-schedule   run the scheduled sync now
-    .venv-sam/bin/python -m local.world demo            start, run the story, print it, stop
+    .venv-sam/bin/python -m local.demo                  start, run the story, print it, stop
 
 `up` runs DynamoDB Local, moto's server and (once it exists) the Pleo emulator, creates the
 template's resources on them, and serves the template's HTTP API with SAM CLI's own classes; an SQS
@@ -33,13 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from local.functions import (
-    DEFAULT_TEMPLATE,
-    SAM_PYTHON,
-    FunctionSpec,
-    load_function_specs,
-    translations,
-)
+from local.function_spec import DEFAULT_TEMPLATE, FunctionSpec
+from local.functions import SAM_PYTHON, load_function_specs, translations
 from local.invoker import (
     DEFAULT_OVERRIDES,
     FunctionNotFoundError,
@@ -688,6 +683,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m local.world",
         description="Run the app locally: AWS stand-ins, the local API, the event sources.",
     )
+    common = common_arguments()
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", parents=[common], help="start and leave running (Ctrl-C stops)")
+    commands.add_parser("down", parents=[common], help="stop the running world")
+    commands.add_parser("status", parents=[common], help="what runs where, health-checked")
+    invoke = commands.add_parser("invoke", parents=[common], help="like `sam local invoke`")
+    invoke.add_argument("function", help="logical ID (HealthFunction) or folder name (health)")
+    invoke.add_argument("-e", "--event", default=None, help="event JSON file, or - for stdin")
+    commands.add_parser("fire-schedule", parents=[common], help="run the scheduled sync now")
+    return parser
+
+
+def common_arguments() -> argparse.ArgumentParser:
+    """The world's options (ports, state, template, overrides), shared with `python -m
+    local.demo`, which starts a world of its own."""
     common = argparse.ArgumentParser(add_help=False)
     for name, default, variable, what in PORTS:
         common.add_argument(
@@ -726,16 +736,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="fire schedules every N seconds instead of the template's rate "
         "(or $LOCAL_SCHEDULE_RATE_SECONDS)",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", parents=[common], help="start and leave running (Ctrl-C stops)")
-    commands.add_parser("down", parents=[common], help="stop the running world")
-    commands.add_parser("status", parents=[common], help="what runs where, health-checked")
-    invoke = commands.add_parser("invoke", parents=[common], help="like `sam local invoke`")
-    invoke.add_argument("function", help="logical ID (HealthFunction) or folder name (health)")
-    invoke.add_argument("-e", "--event", default=None, help="event JSON file, or - for stdin")
-    commands.add_parser("fire-schedule", parents=[common], help="run the scheduled sync now")
-    commands.add_parser("demo", parents=[common], help="start, run the story, print it, stop")
-    return parser
+    return common
 
 
 def config_from(args: argparse.Namespace) -> WorldConfig:
@@ -764,10 +765,6 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_invoke(config, args.function, args.event)
     if args.command == "fire-schedule":
         return cmd_fire_schedule(config)
-    if args.command == "demo":
-        from local.demo import run_demo
-
-        return run_demo(config, sys.stdout)
     raise AssertionError(args.command)
 
 

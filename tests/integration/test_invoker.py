@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from local.functions import FunctionSpec
+from local.function_spec import FunctionSpec
 from local.invoker import FunctionNotFoundError, Invoker, lambda_environment
 
 pytestmark = pytest.mark.integration

@@ -13,7 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
-from local.functions import FunctionSpec, load_function_specs
+from local.function_spec import FunctionSpec
+from local.functions import load_function_specs
 from local.invoker import Invoker
 from local.resources import LocalResources, create_all, load_template
 from local.services import Service

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from local.functions import FunctionSpec
+from local.function_spec import FunctionSpec
 from local.invoker import lambda_environment
 from local.scheduler import Schedule, scheduled_event
 from local.sqs_poller import _failed_ids
