@@ -11,6 +11,7 @@ import re
 import secrets
 import threading
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
@@ -428,7 +429,7 @@ def test_10_pkce_is_s256_fresh_per_flow_with_one_redirect_uri(
     ],
 )
 def test_11_a_malformed_token_response_fails_closed(
-    fault: dict[str, object],
+    fault: dict[str, Any],
     browser: Browser,
     pleo: EmulatorControl,
     company: str,
@@ -436,7 +437,7 @@ def test_11_a_malformed_token_response_fails_closed(
 ) -> None:
     callback_url = browser.approve(browser.start_oauth())
     items_before = len(world_store.all_items())
-    pleo.inject_fault(operation=TOKEN, **fault)  # type: ignore[arg-type]
+    pleo.inject_fault(operation=TOKEN, **fault)
 
     answer = browser.callback(callback_url)
 

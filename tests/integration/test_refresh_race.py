@@ -23,6 +23,7 @@ from bench.bench_refresh_race import (
 from local.resources import LocalResources
 from local.services import Service
 from pleo_connector.store.installations import InstallationRecord, InstallationRepository
+from pleo_connector.vocabulary import AuthMethod, InstallationStatus
 from tests.support.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 pytestmark = pytest.mark.integration
@@ -82,8 +83,8 @@ def test_a_dead_grant_is_one_call_no_retry_and_leaves_the_schedule(
         InstallationRecord(
             installation_id="race-dead",
             company_id="race-dead-company",
-            auth_method="oauth",
-            status="ACTIVATED",
+            auth_method=AuthMethod.OAUTH,
+            status=InstallationStatus.ACTIVATED,
         )
     )
     assert "race-dead" in set(installations.iter_schedulable())
@@ -100,7 +101,7 @@ def test_a_dead_grant_is_one_call_no_retry_and_leaves_the_schedule(
     assert stored is not None
     assert stored.grant_revoked_at is not None
 
-    installations.mark_auth_failure("race-dead", status="INACTIVE")
+    installations.mark_auth_failure("race-dead", status=InstallationStatus.INACTIVE)
     assert "race-dead" not in set(installations.iter_schedulable())
 
 

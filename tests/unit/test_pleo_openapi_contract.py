@@ -202,7 +202,7 @@ def test_the_tags_and_tax_codes_cut_keeps_their_paths_and_every_schema_they_reac
 
 
 def _document(title: str, version: str) -> dict[str, Any]:
-    document = json.loads(json.dumps(PUBLISHED))
+    document: dict[str, Any] = json.loads(json.dumps(PUBLISHED))
     document["info"].update(title=title, version=version)
     return document
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]
+from cfnlint.api import ManualArgs, lint_file
 
 from local.resources import TEMPLATE, load_template, resources_of_type
 from pleo_connector.config import PleoSettings, QueueSettings, StoreSettings, WebSettings

@@ -26,6 +26,7 @@ from pleo_connector.tokens import (
     TokenStore,
     WrongCredentialKindError,
 )
+from pleo_connector.vocabulary import AuthMethod, InstallationStatus
 from tests.unit.store.support import FakeClock, make_kms_key, make_table
 
 pytestmark = pytest.mark.unit
@@ -215,7 +216,9 @@ def test_the_lease_must_outlive_the_whole_refresh_call(world: World) -> None:
         world.store(lease_ttl_s=12, refresh_timeout_s=10, lease_margin_s=5)
 
 
-def test_no_call_starts_with_too_little_lease_left(world: World) -> None:
+def test_no_call_starts_with_too_little_lease_left(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     world.save_expired_grant()
     acquired: list[LeaseAttempt] = []
     original = world.repo.acquire_lease
@@ -227,7 +230,7 @@ def test_no_call_starts_with_too_little_lease_left(world: World) -> None:
             world.clock.advance(20)  # 30 s lease, 10 s call + 5 s margin: only 10 s left
         return attempt
 
-    world.repo.acquire_lease = slow_acquire  # type: ignore[method-assign]
+    monkeypatch.setattr(world.repo, "acquire_lease", slow_acquire)
     store = world.store(lease_ttl_s=30, refresh_timeout_s=10, lease_margin_s=5)
 
     token = asyncio.run(store.access_token(INSTALLATION))
@@ -300,8 +303,8 @@ def test_a_dead_grant_marks_the_installation_and_stops_its_schedule(world: World
         InstallationRecord(
             installation_id=INSTALLATION,
             company_id="co-1",
-            auth_method="oauth",
-            status="ACTIVATED",
+            auth_method=AuthMethod.OAUTH,
+            status=InstallationStatus.ACTIVATED,
         )
     )
     world.save_expired_grant(refresh_token="refresh-revoked")
@@ -309,7 +312,7 @@ def test_a_dead_grant_marks_the_installation_and_stops_its_schedule(world: World
 
     with pytest.raises(GrantRevokedError):
         asyncio.run(world.store().access_token(INSTALLATION))
-    installations.mark_auth_failure(INSTALLATION, status="INACTIVE")
+    installations.mark_auth_failure(INSTALLATION, status=InstallationStatus.INACTIVE)
 
     assert list(installations.iter_schedulable()) == []
 

@@ -16,7 +16,8 @@ from local.resources import LocalResources
 from pleo_connector.store.credentials import CredentialRepository
 from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.store.installations import InstallationRecord, InstallationRepository
-from pleo_connector.sync_queue import SyncReason, SyncRequest
+from pleo_connector.sync_queue import SyncRequest
+from pleo_connector.vocabulary import AuthMethod, InstallationStatus, SyncReason
 from tests.support.handlers import FakeLambdaContext, load_handler_module
 
 pytestmark = pytest.mark.integration
@@ -43,13 +44,13 @@ def dispatcher_env(
     _drain(env["SYNC_QUEUE_URL"])
 
 
-def _install(table: DynamoTable, status: str) -> str:
+def _install(table: DynamoTable, status: InstallationStatus) -> str:
     installation_id = str(uuid.uuid4())
     InstallationRepository(table).create_or_update(
         InstallationRecord(
             installation_id=installation_id,
             company_id=str(uuid.uuid4()),
-            auth_method="oauth",
+            auth_method=AuthMethod.OAUTH,
             status=status,
         )
     )
@@ -84,10 +85,13 @@ def test_dispatches_schedulable_installations_and_keeps_idle_grants_alive(
 ) -> None:
     # Given: two syncing installations, one awaiting configuration with a grant idle for 20 days
     table = DynamoTable(dispatcher_env["TABLE_NAME"])
-    active = [_install(table, "ACTIVATED"), _install(table, "PENDING_INTEGRATION")]
-    waiting = _install(table, "AUTHORIZED")
+    active = [
+        _install(table, InstallationStatus.ACTIVATED),
+        _install(table, InstallationStatus.PENDING_INTEGRATION),
+    ]
+    waiting = _install(table, InstallationStatus.AUTHORIZED)
     _grant(table, waiting, refreshed_at=time.time() - 20 * DAY_S)
-    fresh = _install(table, "AUTHORIZED")
+    fresh = _install(table, InstallationStatus.AUTHORIZED)
     _grant(table, fresh, refreshed_at=time.time() - 1 * DAY_S)
     module: Any = load_handler_module("sync_dispatcher")
 

@@ -18,15 +18,18 @@ from pleo_connector.store.oauth_state import (
     StateExpiredError,
     StateNotFoundError,
 )
+from pleo_connector.vocabulary import AuthMethod, InstallationStatus
 
 pytestmark = pytest.mark.integration
 
 
-def _record(installation_id: str, company_id: str, status: str = "ACTIVATED") -> InstallationRecord:
+def _record(
+    installation_id: str, company_id: str, status: InstallationStatus = InstallationStatus.ACTIVATED
+) -> InstallationRecord:
     return InstallationRecord(
         installation_id=installation_id,
         company_id=company_id,
-        auth_method="oauth",
+        auth_method=AuthMethod.OAUTH,
         status=status,
         sync_choices={"tag_groups": ["Projects"]},
     )
@@ -36,7 +39,7 @@ def test_installation_lifecycle(table: DynamoTable, unique: str) -> None:
     repo = InstallationRepository(table)
     inst, company = f"{unique}-inst", f"{unique}-co"
 
-    created = repo.create_or_update(_record(inst, company, "AUTHORIZED"))
+    created = repo.create_or_update(_record(inst, company, InstallationStatus.AUTHORIZED))
     assert inst not in set(repo.iter_schedulable())
     with pytest.raises(WriteConflictError):
         repo.create_or_update(_record(inst, company))
@@ -45,14 +48,14 @@ def test_installation_lifecycle(table: DynamoTable, unique: str) -> None:
 
     found = repo.find_by_company(company)
     assert found == created
-    pending = repo.create_or_update(replace(found, status="PENDING_INTEGRATION"))
+    pending = repo.create_or_update(replace(found, status=InstallationStatus.PENDING_INTEGRATION))
     assert inst in set(repo.iter_schedulable())
     with pytest.raises(WriteConflictError):
-        repo.update_status(inst, "ACTIVATED", created.version)
-    activated = repo.update_status(inst, "ACTIVATED", pending.version)
+        repo.update_status(inst, InstallationStatus.ACTIVATED, created.version)
+    activated = repo.update_status(inst, InstallationStatus.ACTIVATED, pending.version)
     assert activated.version == 3
 
-    repo.mark_auth_failure(inst, status="INACTIVE")
+    repo.mark_auth_failure(inst, status=InstallationStatus.INACTIVE)
     assert inst not in set(repo.iter_schedulable())
 
     CredentialRepository(table).save_api_key(inst, api_key=b"ciphertext")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import unquote
 
 import httpx
@@ -60,8 +61,9 @@ def test_a_value_that_could_name_another_resource_is_refused(value: str) -> None
 
 
 def test_a_value_that_is_not_a_string_is_refused() -> None:
+    not_a_string: Any = None
     with pytest.raises(errors.InvalidPathParameterError, match="must be a string"):
-        api_path("/v1/vendors/{id}", id=None)  # type: ignore[arg-type]
+        api_path("/v1/vendors/{id}", id=not_a_string)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ MakeClient = Callable[..., PleoClient]
 COMPANY = "0b5c3b8e-8d7e-4f7a-9f3e-333333333333"
 
 
-def body_of(request: httpx.Request) -> object:
+def body_of(request: httpx.Request) -> Any:
     return json.loads(request.content)
 
 
@@ -137,7 +138,7 @@ async def test_introspect_unwraps_data(make_client: MakeClient) -> None:
 
 async def test_tag_archive_sends_at_most_100_ids_per_request(make_client: MakeClient) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        ids = body_of(request)["tagIds"]  # type: ignore[index]
+        ids = body_of(request)["tagIds"]
         return httpx.Response(
             200, json={"data": [{"id": i, "code": i, "archived": True} for i in ids]}
         )
@@ -148,11 +149,11 @@ async def test_tag_archive_sends_at_most_100_ids_per_request(make_client: MakeCl
     async with make_client(recorder) as pleo:
         archived = await pleo.tags.archive(COMPANY, tag_ids + tag_ids[:5])
 
-    sizes = [len(body_of(r)["tagIds"]) for r in recorder.requests]  # type: ignore[index]
+    sizes = [len(body_of(r)["tagIds"]) for r in recorder.requests]
     assert sizes == [100, 100, 50]
     assert all(r.url.path == "/v0/tags/archive" for r in recorder.requests)
-    assert body_of(recorder.requests[0])["companyId"] == COMPANY  # type: ignore[index]
-    assert body_of(recorder.requests[0])["archived"] is True  # type: ignore[index]
+    assert body_of(recorder.requests[0])["companyId"] == COMPANY
+    assert body_of(recorder.requests[0])["archived"] is True
     assert [tag.id for tag in archived] == tag_ids
 
 
@@ -213,8 +214,8 @@ async def test_tax_code_requests(make_client: MakeClient) -> None:
 
     create, update, search = recorder.requests
     assert (create.method, create.url.path) == ("POST", "/v0/tax-codes")
-    assert body_of(create)["companyId"] == COMPANY  # type: ignore[index]
-    assert body_of(create)["code"] == "V25"  # type: ignore[index]
+    assert body_of(create)["companyId"] == COMPANY
+    assert body_of(create)["code"] == "V25"
     assert (update.method, update.url.path) == ("PUT", "/v0/tax-codes/x")
     assert updated.type == "future-kind"
     assert search.url.path == "/v0/tax-codes:search"
@@ -255,7 +256,7 @@ async def test_vendor_requests(make_client: MakeClient) -> None:
         "defaultCurrency": "DKK",
         "code": "V1",
     }
-    assert body_of(update)["state"] == "ACTIVE"  # type: ignore[index]
+    assert body_of(update)["state"] == "ACTIVE"
     assert (archive.method, archive.url.path) == ("POST", "/v1/vendors/v:archive")
     assert (activate.url.path, body_of(activate)) == (
         "/v1/vendors/v:activate",
@@ -304,7 +305,7 @@ async def test_account_requests(make_client: MakeClient) -> None:
 
 async def test_account_batch_sends_at_most_1000_per_request(make_client: MakeClient) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        items = body_of(request)["items"]  # type: ignore[index]
+        items = body_of(request)["items"]
         created = [{"id": i["externalId"], **i, "companyId": COMPANY} for i in items[:-1]]
         failed = [{"reasons": ["EXTERNAL_ID_ALREADY_EXISTS"], "request": items[-1]}]
         return httpx.Response(201, json={"data": {"created": created, "failed": failed}})
@@ -315,7 +316,7 @@ async def test_account_batch_sends_at_most_1000_per_request(make_client: MakeCli
     async with make_client(recorder) as pleo:
         result = await pleo.accounts.batch(COMPANY, accounts)
 
-    assert [len(body_of(r)["items"]) for r in recorder.requests] == [1000, 1000, 500]  # type: ignore[index]
+    assert [len(body_of(r)["items"]) for r in recorder.requests] == [1000, 1000, 500]
     assert len(result.created) == 2497
     assert [f.reasons for f in result.failed] == [["EXTERNAL_ID_ALREADY_EXISTS"]] * 3
 

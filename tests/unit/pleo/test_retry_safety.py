@@ -394,7 +394,7 @@ def test_every_post_in_the_client_declares_its_retry_safety_and_is_in_the_table(
         operation, retry_safe = keyword(call, "operation"), keyword(call, "retry_safe")
         assert isinstance(operation, ast.Constant), f"{filename}: a POST without an operation"
         assert isinstance(retry_safe, ast.Constant), (
-            f"{filename}: {operation.value} lacks retry_safe"
+            f"{filename}: {operation.value!r} lacks retry_safe"
         )
         declared[str(operation.value)] = bool(retry_safe.value)
 

@@ -16,7 +16,10 @@ TABLE_NAME = "pleo-connector-unit-Table"
 
 @lru_cache(maxsize=1)
 def table_properties() -> dict[str, Any]:
-    return resources_of_type(load_template(), "AWS::DynamoDB::Table")["Table"]["Properties"]
+    properties: dict[str, Any] = resources_of_type(load_template(), "AWS::DynamoDB::Table")[
+        "Table"
+    ]["Properties"]
+    return properties
 
 
 def make_table() -> DynamoTable:

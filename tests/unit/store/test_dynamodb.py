@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -12,7 +14,8 @@ pytestmark = pytest.mark.unit
 
 
 def _client_error(code: str, **extra: object) -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "m"}, **extra}, "Op")  # type: ignore[arg-type]
+    response: Any = {"Error": {"Code": code, "Message": "m"}, **extra}
+    return ClientError(response, "Op")
 
 
 def test_a_failed_condition_is_a_write_conflict_with_the_current_item(table: DynamoTable) -> None:

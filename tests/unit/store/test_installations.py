@@ -4,6 +4,7 @@ installations the dispatcher should sync."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,12 @@ from pleo_connector.store.installations import (
     InstallationRecord,
     InstallationRepository,
 )
-from pleo_connector.vocabulary import LocalError
+from pleo_connector.vocabulary import (
+    AuthMethod,
+    InstallationErrorCode,
+    InstallationStatus,
+    LocalError,
+)
 from tests.unit.store.support import FakeClock
 
 AUTH_ERROR = LocalError.AUTH_ERROR
@@ -26,17 +32,17 @@ pytestmark = pytest.mark.unit
 
 
 def _record(
-    installation_id: str = "inst-1", company_id: str = "co-1", **changes: object
+    installation_id: str = "inst-1", company_id: str = "co-1", **changes: Any
 ) -> InstallationRecord:
     record = InstallationRecord(
         installation_id=installation_id,
         company_id=company_id,
-        auth_method="oauth",
-        status="ACTIVATED",
+        auth_method=AuthMethod.OAUTH,
+        status=InstallationStatus.ACTIVATED,
         config={"book": "demo.gnucash", "ratio": 0.25},
         sync_choices={"tag_groups": ["Projects"], "vendors": True},
     )
-    return replace(record, **changes)  # type: ignore[arg-type]
+    return replace(record, **changes)
 
 
 def _schedulable(repo: InstallationRepository) -> set[str]:
@@ -59,12 +65,12 @@ def test_a_second_install_for_the_company_updates_the_one_installation(
     table: DynamoTable, clock: FakeClock
 ) -> None:
     repo = InstallationRepository(table, clock=clock)
-    repo.create_or_update(_record(status="AUTHORIZED"))
+    repo.create_or_update(_record(status=InstallationStatus.AUTHORIZED))
 
     found = repo.find_by_company("co-1")
     assert found is not None
     clock.advance(10)
-    updated = repo.create_or_update(replace(found, status="ACTIVATED"))
+    updated = repo.create_or_update(replace(found, status=InstallationStatus.ACTIVATED))
 
     assert updated.version == 2
     assert updated.created_at == found.created_at
@@ -118,7 +124,13 @@ def test_only_activated_or_pending_installations_are_schedulable(
 ) -> None:
     repo = InstallationRepository(table, clock=clock)
     for number, status in enumerate(
-        ["ACTIVATED", "PENDING_INTEGRATION", "AUTHORIZED", "INACTIVE", "ERROR"]
+        [
+            InstallationStatus.ACTIVATED,
+            InstallationStatus.PENDING_INTEGRATION,
+            InstallationStatus.AUTHORIZED,
+            InstallationStatus.INACTIVE,
+            InstallationStatus.ERROR,
+        ]
     ):
         repo.create_or_update(_record(f"inst-{status}", f"co-{number}", status=status))
 
@@ -129,22 +141,22 @@ def test_update_status_moves_the_installation_in_and_out_of_the_schedule(
     table: DynamoTable, clock: FakeClock
 ) -> None:
     repo = InstallationRepository(table, clock=clock)
-    created = repo.create_or_update(_record(status="AUTHORIZED"))
+    created = repo.create_or_update(_record(status=InstallationStatus.AUTHORIZED))
     assert _schedulable(repo) == set()
 
-    pending = repo.update_status("inst-1", "PENDING_INTEGRATION", created.version)
+    pending = repo.update_status("inst-1", InstallationStatus.PENDING_INTEGRATION, created.version)
     assert pending.version == created.version + 1
     assert _schedulable(repo) == {"inst-1"}
 
     inactive = repo.update_status(
         "inst-1",
-        "INACTIVE",
+        InstallationStatus.INACTIVE,
         pending.version,
         local_error=LocalError.SOURCE_FAILING,
         failure_count=5,
     )
     assert (inactive.status, inactive.local_error, inactive.failure_count) == (
-        "INACTIVE",
+        InstallationStatus.INACTIVE,
         LocalError.SOURCE_FAILING,
         5,
     )
@@ -154,15 +166,15 @@ def test_update_status_moves_the_installation_in_and_out_of_the_schedule(
 def test_update_status_with_a_stale_version_conflicts(table: DynamoTable, clock: FakeClock) -> None:
     repo = InstallationRepository(table, clock=clock)
     created = repo.create_or_update(_record())
-    repo.update_status("inst-1", "PENDING_INTEGRATION", created.version)
+    repo.update_status("inst-1", InstallationStatus.PENDING_INTEGRATION, created.version)
 
     with pytest.raises(WriteConflictError):
-        repo.update_status("inst-1", "ACTIVATED", created.version)
+        repo.update_status("inst-1", InstallationStatus.ACTIVATED, created.version)
 
 
 def test_update_status_of_a_missing_installation_is_not_found(table: DynamoTable) -> None:
     with pytest.raises(InstallationNotFoundError):
-        InstallationRepository(table).update_status("nope", "ACTIVATED")
+        InstallationRepository(table).update_status("nope", InstallationStatus.ACTIVATED)
 
 
 def test_an_auth_failure_drops_the_installation_from_the_schedule(
@@ -175,9 +187,9 @@ def test_an_auth_failure_drops_the_installation_from_the_schedule(
     marked = repo.mark_auth_failure("inst-1")
 
     assert (marked.status, marked.error_code, marked.local_error) == (
-        "ERROR",
-        AUTH_ERROR,
-        AUTH_ERROR,
+        InstallationStatus.ERROR,
+        InstallationErrorCode.AUTH_ERROR,
+        LocalError.AUTH_ERROR,
     )
     assert not marked.schedulable
     assert _schedulable(repo) == set()

@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import hashlib
 import re
+from typing import Any
 
 import pytest
 from aws_lambda_powertools.event_handler import Response
@@ -46,7 +47,7 @@ def body_of(response: Response[str]) -> str:
     return response.body
 
 
-def settings_view(status: str = "ACTIVATED", **changes: object) -> SettingsView:
+def settings_view(status: str = "ACTIVATED", **changes: Any) -> SettingsView:
     saved = PlaceholderConnectionSettings(
         source_url="https://erp.example/export",
         api_token=SecretStr("stored-erp-token-123"),
@@ -58,7 +59,7 @@ def settings_view(status: str = "ACTIVATED", **changes: object) -> SettingsView:
         tag_groups=tag_group_options([("DEPT", "Department"), ("PROJ", "Projects")], ["PROJ"]),
         choices=SyncChoices(tag_groups=["PROJ"], vendors=False),
     )
-    return dataclasses.replace(view, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(view, **changes)
 
 
 def all_pages() -> dict[str, Response[str]]:

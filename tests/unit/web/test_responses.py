@@ -143,7 +143,8 @@ def test_cookies_and_headers_survive_the_powertools_resolver() -> None:
     def page() -> Response[str]:
         return html_response("<p>ok</p>", cookies=[codec.cookie(codec.issue("inst-a"))])
 
-    result = app.resolve(v2_event("/page"), {})  # type: ignore[arg-type]
+    no_context: Any = {}
+    result = app.resolve(v2_event("/page"), no_context)
 
     assert result["statusCode"] == 200
     assert result["headers"]["Cache-Control"] == "no-store"
