@@ -37,9 +37,17 @@ def load_adapter(spec: str) -> AdapterDescriptor:
         found: object = getattr(importlib.import_module(module_name), attribute)
     except (ImportError, AttributeError) as error:
         raise ConfigurationError(f"ADAPTER={spec!r} cannot be imported: {error}") from None
-    descriptor = found() if isinstance(found, type) else found
-    _check_shape(spec, descriptor)
-    return cast(AdapterDescriptor, descriptor)
+    # The shape is checked first (a class shows its attributes too), so a class that is not an
+    # adapter is named as such rather than failing in its constructor.
+    _check_shape(spec, found)
+    if isinstance(found, type):
+        try:
+            found = found()
+        except Exception as error:
+            raise ConfigurationError(
+                f"ADAPTER={spec!r} could not be created without arguments: {type(error).__name__}"
+            ) from None
+    return cast(AdapterDescriptor, found)
 
 
 def _check_shape(spec: str, descriptor: object) -> None:
