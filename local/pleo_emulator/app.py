@@ -58,13 +58,17 @@ class Emulator(Application):
         self._contract_failed = False
 
     def handle(self, request: Request) -> Response | Drop:
-        route, params, path_known = self.router.match(request.method, request.path)
+        route, params, allowed = self.router.match(request.method, request.path)
         if route is not None and route.kind == "control":
             with self.world.lock:
                 try:
                     return route.handler(request, **params)
                 except HTTPError as error:
                     return error.response
+                except KeyError as error:  # a field the control handler reads without a default
+                    return bad_request(f"the control request lacks the field {error}")
+                except (TypeError, ValueError, AttributeError) as error:
+                    return bad_request(f"the control request has a value of a wrong type: {error}")
         operation = route.operation if route else f"{request.method} {request.path}"
         started = time.monotonic()
         # Counted and logged on arrival, so a request still hanging is already visible.
@@ -81,7 +85,7 @@ class Emulator(Application):
             self._log_outcome(entry, response.status, started, "error")
             return response
         with self.world.lock:
-            response = self._dispatch(request, route, params, path_known, operation)
+            response = self._dispatch(request, route, params, allowed)
         self._log_outcome(entry, response.status, started, None)
         return response
 
@@ -90,12 +94,18 @@ class Emulator(Application):
         request: Request,
         route: Any,
         params: dict[str, str],
-        path_known: bool,
-        operation: str,
+        allowed: list[str],
     ) -> Response:
         if route is None:
-            if path_known:
-                return api_error(405, "method_not_allowed", f"{request.method} is not allowed here")
+            if allowed:
+                return api_error(
+                    405,
+                    "method_not_allowed",
+                    f"{request.method} is not allowed here",
+                    Allow=", ".join(allowed),
+                )
+            if not self.router.serves(request.method):
+                return api_error(405, "method_not_allowed", f"{request.method} is not served")
             return api_error(404, "not_found", f"no such path: {request.path}")
         try:
             if route.kind == "oauth":
@@ -216,6 +226,10 @@ class Emulator(Application):
         contract = self._load_contract()
         if contract is None:
             return []
+        try:
+            request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            return ["the body is not UTF-8 (RFC 8259 §8.1)"]
         errors: list[str] = contract.request_errors(
             method=request.method,
             path=request.path,
