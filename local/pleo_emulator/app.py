@@ -24,7 +24,7 @@ from local.pleo_emulator.http import (
     bad_request,
 )
 from local.pleo_emulator.oauth import OAuthServer
-from local.pleo_emulator.state import FaultRule, Principal, World
+from local.pleo_emulator.state import DEFAULT_REDIRECT_URI, FaultRule, Principal, World
 
 # Path prefix -> scope resource (pleo-api.md §1.7; tags, tax codes and companies unconfirmed).
 SCOPE_BY_PREFIX = (
@@ -38,9 +38,9 @@ SCOPE_BY_PREFIX = (
 
 
 class Emulator(Application):
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, redirect_uri: str = DEFAULT_REDIRECT_URI) -> None:
         self.base_url = base_url.rstrip("/")
-        self.world = World()
+        self.world = World(redirect_uri)
         self.shutdown = threading.Event()
         self.api = Api(self.world)
         self.oauth = OAuthServer(self.world, self.base_url)
