@@ -7,7 +7,9 @@ is a child process in its own process group, so stopping it leaves nothing behin
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_PYTHON = ROOT / ".venv" / "bin" / "python"
+# Starts DynamoDB Local bound to 127.0.0.1 (its jar has no -host flag); compiled once, cached.
+DYNAMODB_LOOPBACK_SOURCE = ROOT / "local" / "DynamoDBLocalLoopback.java"
+DYNAMODB_LOOPBACK_CLASS = "DynamoDBLocalLoopback"
 LOCAL_REGION = "eu-west-1"
 
 # Credentials that only the local stand-ins accept: no AWS account is ever reached.
@@ -123,8 +128,37 @@ def _spawn(
     return process, log_path
 
 
+def dynamodb_loopback_classes(jar: Path) -> Path:
+    """The folder holding the compiled loopback launcher, compiled now if this version of its
+    source has not been. One folder per source version, filled atomically: several test runs may
+    start DynamoDB Local at once."""
+    source = DYNAMODB_LOOPBACK_SOURCE.read_bytes()
+    folder = jar.parent / f"loopback-{hashlib.sha256(source).hexdigest()[:16]}"
+    if (folder / f"{DYNAMODB_LOOPBACK_CLASS}.class").exists():
+        return folder
+    javac = shutil.which("javac")
+    if javac is None:
+        raise FileNotFoundError(
+            "javac is missing: DynamoDB Local is started bound to 127.0.0.1 through a small "
+            "launcher compiled with the JDK (install openjdk-17-jdk-headless)"
+        )
+    partial = folder.with_name(f"{folder.name}.{os.getpid()}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    subprocess.run(
+        [javac, "-cp", str(jar), "-d", str(partial), str(DYNAMODB_LOOPBACK_SOURCE)],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        partial.rename(folder)
+    except OSError:  # another run compiled the same source first
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder
+
+
 def start_dynamodb_local(port: int, log_dir: Path | None = None) -> Service:
-    """The real DynamoDB Local engine, in memory (fetched by `local/bootstrap.sh dynamodb`)."""
+    """The real DynamoDB Local engine, in memory, listening on 127.0.0.1 only (fetched by
+    `local/bootstrap.sh dynamodb`)."""
     home = cache_dir() / "dynamodb-local"
     jar = home / "DynamoDBLocal.jar"
     if not jar.exists():
@@ -132,8 +166,9 @@ def start_dynamodb_local(port: int, log_dir: Path | None = None) -> Service:
     argv = [
         "java",
         f"-Djava.library.path={home / 'DynamoDBLocal_lib'}",
-        "-jar",
-        str(jar),
+        "-cp",
+        f"{jar}{os.pathsep}{dynamodb_loopback_classes(jar)}",
+        DYNAMODB_LOOPBACK_CLASS,
         "-inMemory",
         "-sharedDb",
         "-port",

@@ -235,7 +235,9 @@ def start_backing(
         emulator_url = None
         if emulator_available():
             launcher = importlib.import_module("local.pleo_emulator.launcher")
-            service = launcher.start_pleo_emulator(config.ports["emulator"], log_dir=log_dir)
+            service = launcher.start_pleo_emulator(
+                config.ports["emulator"], log_dir=log_dir, redirect_uri=oauth_callback_url(config)
+            )
             services.append(service)
             on_service(service)
             emulator_url = service.url
@@ -277,16 +279,10 @@ def emulator_control(
     return json.loads(text) if text else None
 
 
-def register_local_client(emulator_url: str, api_url: str) -> None:
-    """Register the app's OAuth client with the redirect URI of this world's API port (the
-    emulator's default names port 3000; an exact match is required)."""
-    emulator_control(
-        emulator_url,
-        "POST",
-        "/clients",
-        {"client_id": "local-client", "redirect_uris": [f"{api_url}/oauth/callback"]},
-        timeout=10,
-    )
+def oauth_callback_url(config: WorldConfig) -> str:
+    """The app's OAuth redirect URI in this world: the emulator starts with it (its default
+    names port 3000, and an exact match is required) and keeps it across resets."""
+    return f"{config.url('api')}/oauth/callback"
 
 
 def environment_builder(
@@ -338,8 +334,6 @@ class World:
         write_state(config, self.state)
         self.backing = start_backing(config, config.log_dir, self._remember, self.out)
         backing = self.backing
-        if backing.emulator_url is not None:
-            register_local_client(backing.emulator_url, config.url("api"))
         specs = load_function_specs(config.template, backing.resources, config.base_dir)
         self.invoker = Invoker(
             specs,

@@ -1,4 +1,5 @@
-"""`python -m local.pleo_emulator [--host H] [--port N]`: serve the emulator until stopped."""
+"""`python -m local.pleo_emulator [--host H] [--port N] [--redirect-uri URI]`: serve the emulator
+until stopped."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from types import FrameType
 from local.pleo_emulator.app import Emulator
 from local.pleo_emulator.contract import ContractMissingError
 from local.pleo_emulator.http import serve
+from local.pleo_emulator.state import DEFAULT_REDIRECT_URI
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,8 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--public-url", help="the base URL callers use (the issuer); default http://HOST:PORT"
     )
+    parser.add_argument(
+        "--redirect-uri",
+        default=DEFAULT_REDIRECT_URI,
+        help="the default client's redirect URI, at start and after every reset "
+        f"(default {DEFAULT_REDIRECT_URI})",
+    )
     args = parser.parse_args(argv)
-    emulator = Emulator(args.public_url or f"http://{args.host}:{args.port}")
+    emulator = Emulator(args.public_url or f"http://{args.host}:{args.port}", args.redirect_uri)
     try:
         emulator.warm_up()
     except ContractMissingError as error:

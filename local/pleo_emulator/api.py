@@ -6,6 +6,7 @@ company is a 403. Records are matched by `code` (accounts: `externalId`) case-in
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -28,6 +29,9 @@ JSON_PLAIN = "application/json"  # the chart-of-accounts document's response med
 PAGING = {"before", "after", "offset", "limit", "sorting_keys", "sorting_order"}
 INSTALLATION_STATUSES = {"ACTIVATED", "INACTIVE", "AUTHORIZED", "PENDING_INTEGRATION", "ERROR"}
 INSTALLATION_ERRORS = {"NOT_ENTITLED", "AUTH_ERROR"}
+# The vendors document describes defaultCurrency as "ISO 4217 currency code (3 letters)" but its
+# schema is a bare string: the emulator holds callers to the description (README: assumed).
+CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def ok(payload: Any, status: int = 200) -> Response:
@@ -51,6 +55,8 @@ class Api:
     def company(self, principal: Principal, requested: str | None) -> str:
         if requested is None or requested == principal.company_id:
             return principal.company_id
+        if not requested.strip():
+            raise HTTPError(bad_request("the company id is empty"))
         raise HTTPError(forbidden("the credential does not give access to that company"))
 
     def paginate(
@@ -426,9 +432,9 @@ class Api:
             company_id,
             archived=body.get("archived"),
             include_archived=bool(body.get("includeArchived", False)),
-            group_ids=list(body.get("tagGroupIds") or []),
-            tag_ids=list(body.get("tagIds") or []),
-            text=body.get("textSearch"),
+            group_ids=_list(body, "tagGroupIds"),
+            tag_ids=_list(body, "tagIds"),
+            text=_optional_str(body, "textSearch"),
         )
         page, info = self.paginate(request, tags)
         return ok({"data": [public(t) for t in page], "pagination": info})
@@ -509,8 +515,8 @@ class Api:
     def search_tax_codes(self, request: Request, principal: Principal) -> Response:
         company_id = self.company(principal, request.arg("company_id"))
         body = request.json_object() if request.body else {}
-        archived, code, kind = body.get("archived"), body.get("code"), body.get("type")
-        ids = list(body.get("taxCodeIds") or [])
+        archived, code, kind = body.get("archived"), _optional_str(body, "code"), body.get("type")
+        ids = _list(body, "taxCodeIds")
         found = [
             r
             for r in self.world.tax_codes.values()
@@ -544,8 +550,10 @@ class Api:
 
     def _vendor_fields(self, body: dict[str, Any]) -> dict[str, Any]:
         currency = _required_str(body, "defaultCurrency")
-        if len(currency) != 3:
-            raise HTTPError(bad_request("defaultCurrency must be an ISO 4217 code"))
+        if not CURRENCY.fullmatch(currency):
+            raise HTTPError(
+                bad_request(f"defaultCurrency must be a 3-letter ISO 4217 code, got {currency!r}")
+            )
         fields: dict[str, Any] = {"name": _required_str(body, "name"), "defaultCurrency": currency}
         for key in ("code", "externalId", "country", "registrationNumber", "taxRegistrationNumber"):
             if body.get(key) is not None:
@@ -614,7 +622,7 @@ class Api:
         body = request.json_object() if request.body else {}
 
         def any_of(key: str, value: Any, casefold: bool = False) -> bool:
-            wanted = body.get(key) or []
+            wanted = _list(body, key)
             if not wanted:
                 return True
             if casefold:
@@ -759,11 +767,11 @@ class Api:
         body = request.json_object()
         company_id = self.company(principal, _required_str(body, "companyId"))
         archived = body.get("archived")
-        codes = [c for c in (body.get("codes") or []) if c is not None]
+        codes = [c for c in _list(body, "codes") if c is not None]
         if body.get("code") is not None:
             codes.append(body["code"])
-        ids = [i for i in (body.get("ids") or []) if i is not None]
-        external_id, name = body.get("externalId"), body.get("name")
+        ids = [i for i in _list(body, "ids") if i is not None]
+        external_id, name = _optional_str(body, "externalId"), body.get("name")
         found = [
             r
             for r in self.world.accounts.values()
@@ -856,7 +864,25 @@ def _coa(response: Response) -> Response:
 
 
 def _required_str(body: dict[str, Any], key: str) -> str:
+    """A string field the schema requires. An empty one is a value like any other: the documents
+    give these fields no minLength (README: documented or assumed)."""
     value = body.get(key)
-    if not isinstance(value, str) or not value:
+    if value is None:
         raise HTTPError(bad_request(f"{key} is required"))
+    if not isinstance(value, str):
+        raise HTTPError(bad_request(f"{key} must be a string, got {type(value).__name__}"))
+    return value
+
+
+def _optional_str(body: dict[str, Any], key: str) -> str | None:
+    return None if body.get(key) is None else _required_str(body, key)
+
+
+def _list(body: dict[str, Any], key: str) -> list[Any]:
+    """A search filter given as a list (absent or null: no filter)."""
+    value = body.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise HTTPError(bad_request(f"{key} must be a list, got {type(value).__name__}"))
     return value

@@ -24,7 +24,7 @@ from local.pleo_emulator.http import (
     bad_request,
 )
 from local.pleo_emulator.oauth import OAuthServer
-from local.pleo_emulator.state import FaultRule, Principal, World
+from local.pleo_emulator.state import DEFAULT_REDIRECT_URI, FaultRule, Principal, World
 
 # Path prefix -> scope resource (docs/pleo-api-notes.md §1.7: tags, tax codes, companies unsure).
 SCOPE_BY_PREFIX = (
@@ -38,9 +38,9 @@ SCOPE_BY_PREFIX = (
 
 
 class Emulator(Application):
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, redirect_uri: str = DEFAULT_REDIRECT_URI) -> None:
         self.base_url = base_url.rstrip("/")
-        self.world = World()
+        self.world = World(redirect_uri)
         self.shutdown = threading.Event()
         self.api = Api(self.world)
         self.oauth = OAuthServer(self.world, self.base_url)
@@ -57,13 +57,17 @@ class Emulator(Application):
         self._contract: Contract | None = None
 
     def handle(self, request: Request) -> Response | Drop:
-        route, params, path_known = self.router.match(request.method, request.path)
+        route, params, allowed = self.router.match(request.method, request.path)
         if route is not None and route.kind == "control":
             with self.world.lock:
                 try:
                     return route.handler(request, **params)
                 except HTTPError as error:
                     return error.response
+                except KeyError as error:  # a field the control handler reads without a default
+                    return bad_request(f"the control request lacks the field {error}")
+                except (TypeError, ValueError, AttributeError) as error:
+                    return bad_request(f"the control request has a value of a wrong type: {error}")
         operation = route.operation if route else f"{request.method} {request.path}"
         started = time.monotonic()
         # Counted and logged on arrival, so a request still hanging is already visible.
@@ -75,7 +79,7 @@ class Emulator(Application):
         if fault is not None and fault.commit:
             # Pleo acted on it; only the answer is lost (a proxy's 502, a timeout after the write).
             with self.world.lock:
-                self._dispatch(request, route, params, path_known, operation)
+                self._dispatch(request, route, params, allowed)
             suffix = "-after-commit"
         if fault is not None and fault.kind == "timeout":
             self._log_outcome(entry, None, started, "timeout" + suffix)
@@ -86,7 +90,7 @@ class Emulator(Application):
             self._log_outcome(entry, response.status, started, "error" + suffix)
             return response
         with self.world.lock:
-            response = self._dispatch(request, route, params, path_known, operation)
+            response = self._dispatch(request, route, params, allowed)
         self._log_outcome(entry, response.status, started, None)
         return response
 
@@ -95,12 +99,18 @@ class Emulator(Application):
         request: Request,
         route: Any,
         params: dict[str, str],
-        path_known: bool,
-        operation: str,
+        allowed: list[str],
     ) -> Response:
         if route is None:
-            if path_known:
-                return api_error(405, "method_not_allowed", f"{request.method} is not allowed here")
+            if allowed:
+                return api_error(
+                    405,
+                    "method_not_allowed",
+                    f"{request.method} is not allowed here",
+                    Allow=", ".join(allowed),
+                )
+            if not self.router.serves(request.method):
+                return api_error(405, "method_not_allowed", f"{request.method} is not served")
             return api_error(404, "not_found", f"no such path: {request.path}")
         try:
             if route.kind == "oauth":
@@ -218,6 +228,10 @@ class Emulator(Application):
     def _request_problems(self, request: Request) -> list[str]:
         if not self.world.settings.validate_requests:
             return []
+        try:
+            request.body.decode("utf-8")
+        except UnicodeDecodeError:
+            return ["the body is not UTF-8 (RFC 8259 §8.1)"]
         return self._load_contract().request_errors(
             method=request.method,
             path=request.path,

@@ -17,6 +17,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 JSON_UTF8 = "application/json;charset=UTF-8"
 MAX_BODY = 10 * 1024 * 1024
+_MAX_CHUNK_LINE = 1024
+_DIGITS = re.compile(r"[0-9]+")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,8}")
 
 
 @dataclass
@@ -187,17 +190,22 @@ class Router:
         # Literal paths win over templated ones (`/v0/tags/archive` before `/v0/tags/{tagId}`).
         self._routes.sort(key=lambda route: route.template.count("{"))
 
-    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
-        """(route, path params, path known with another method)."""
-        path_known = False
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
+        """(route, path params, the methods the path allows: empty when the path is unknown)."""
+        allowed: list[str] = []
         for route in self._routes:
             found = route.regex.match(path)
             if found is None:
                 continue
             if route.method == method:
-                return route, found.groupdict(), True
-            path_known = True
-        return None, {}, path_known
+                return route, found.groupdict(), [method]
+            if route.method not in allowed:
+                allowed.append(route.method)
+        return None, {}, allowed
+
+    def serves(self, method: str) -> bool:
+        """Whether any path answers `method` (an unknown method is a 405 wherever it goes)."""
+        return any(route.method == method for route in self._routes)
 
 
 class Application:
@@ -219,11 +227,10 @@ def make_handler(app: Application) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             split = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
-                self._write(bad_request("the body is too large"))
+            body = self._read_body()
+            if isinstance(body, Response):
+                self._write(body, close=True)  # the next request's start is unknown
                 return
-            body = self.rfile.read(length) if length else b""
             headers = {key.lower(): value for key, value in self.headers.items()}
             request = Request(
                 method=self.command,
@@ -243,16 +250,85 @@ def make_handler(app: Application) -> type[BaseHTTPRequestHandler]:
                 return
             self._write(result)
 
-        def _write(self, response: Response) -> None:
+        def _read_body(self) -> bytes | Response:
+            """The body by Content-Length or chunked coding, or a 400 when its framing is unsound
+            (a smuggling-shaped request is refused rather than guessed at)."""
+            lengths = self.headers.get_all("Content-Length") or []
+            codings = self.headers.get_all("Transfer-Encoding") or []
+            if codings:
+                if lengths:
+                    return bad_request("send Content-Length or Transfer-Encoding, not both")
+                if ",".join(codings).strip().lower() != "chunked":
+                    return bad_request("chunked is the only transfer coding accepted")
+                return self._read_chunked()
+            if not lengths:
+                return b""
+            values = {value.strip() for value in ",".join(lengths).split(",")}
+            if len(values) != 1 or not _DIGITS.fullmatch(next(iter(values))):
+                return bad_request("Content-Length must be one non-negative integer")
+            length = int(values.pop())
+            if length > MAX_BODY:
+                return bad_request("the body is too large")
+            body = self.rfile.read(length) if length else b""
+            if len(body) != length:
+                return bad_request("the body is shorter than its Content-Length")
+            return body
+
+        def _read_chunked(self) -> bytes | Response:
+            body = bytearray()
+            while True:
+                line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+                size = line.split(b";", 1)[0].strip()
+                if not line.endswith(b"\n") or not _HEX.fullmatch(size):
+                    return bad_request("the chunked body is malformed")
+                length = int(size, 16)
+                if len(body) + length > MAX_BODY:
+                    return bad_request("the body is too large")
+                if length == 0:
+                    break
+                chunk = self.rfile.read(length)
+                if len(chunk) != length or self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                    return bad_request("the chunked body is malformed")
+                body += chunk
+            while True:  # trailer fields, up to the empty line
+                line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+                if line in (b"\r\n", b"\n"):
+                    return bytes(body)
+                if not line.endswith(b"\n"):
+                    return bad_request("the chunked body is malformed")
+
+        def _write(self, response: Response, close: bool = False) -> None:
             self.send_response(response.status, HTTPStatus(response.status).phrase)
             for key, value in response.headers:
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(response.body)))
+            if close:
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(response.body)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+        def __getattr__(self, name: str) -> Any:
+            # http.server answers a method with no do_<METHOD> (TRACE, HEAD, FOO) with its own
+            # 501 HTML page; every method goes to the router instead, which answers a JSON 405.
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
+
+        def send_error(
+            self, code: int, message: str | None = None, explain: str | None = None
+        ) -> None:
+            """http.server's own refusals (a malformed request line, headers too long) in the
+            emulator's JSON error body; the message names no part of the request."""
+            self.log_message("%d", code)
+            if self.request_version == "HTTP/0.9":  # a garbled request line: answer in HTTP/1.x
+                self.request_version = "HTTP/1.0"
+            status = HTTPStatus(code)
+            error = api_error(code, status.name.lower(), status.description or status.phrase)
+            self._write(error, close=True)
 
         # Log lines carry the method, the path and the status only: query strings and request
         # lines can hold codes, states and tokens.

@@ -11,14 +11,20 @@ from local.services import APP_PYTHON, ROOT, Service, _spawn, wait_for_http
 
 
 def start_pleo_emulator(
-    port: int, log_dir: Path | None = None, python: Path = APP_PYTHON
+    port: int,
+    log_dir: Path | None = None,
+    python: Path = APP_PYTHON,
+    redirect_uri: str | None = None,
 ) -> Service:
     """The emulator on 127.0.0.1:`port`, in the app's virtualenv, ready when this returns.
+    `redirect_uri`: its default client's, kept across resets (default: the API on port 3000).
 
     When it refuses to start (a contract document is missing, say), the error carries the end
     of its log, so the reason shows where it was started, not only in a file.
     """
     argv = [str(python), "-m", "local.pleo_emulator", "--host", "127.0.0.1", "--port", str(port)]
+    if redirect_uri is not None:
+        argv += ["--redirect-uri", redirect_uri]
     process, log_path = _spawn("pleo-emulator", argv, log_dir, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:

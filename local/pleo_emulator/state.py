@@ -241,8 +241,11 @@ class Principal:
 
 
 class World:
-    def __init__(self) -> None:
+    def __init__(self, redirect_uri: str = DEFAULT_REDIRECT_URI) -> None:
+        """`redirect_uri`: the default client's, at start and after every reset (a local world
+        on other ports starts the emulator with its own)."""
         self.lock = threading.RLock()
+        self.default_redirect_uri = redirect_uri
         self.reset()
 
     # -- lifecycle ----------
@@ -276,7 +279,7 @@ class World:
                 Client(
                     client_id=DEFAULT_CLIENT_ID,
                     client_secret=DEFAULT_CLIENT_SECRET,
-                    redirect_uris=[DEFAULT_REDIRECT_URI],
+                    redirect_uris=[self.default_redirect_uri],
                     scopes=list(DEFAULT_SCOPES),
                     requires_configuration=True,
                     application_id=DEFAULT_APPLICATION_ID,

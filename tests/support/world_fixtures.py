@@ -30,7 +30,7 @@ from local.world import (
     wait_until_ready,
 )
 from tests.e2e.flows import Browser, SecretLedger, WorldStore, find_leaks, wait_for
-from tests.support.emulator import DEFAULT_CLIENT_ID, EmulatorControl
+from tests.support.emulator import EmulatorControl
 
 # Failed sync messages come back after this many seconds, not the template's 720.
 TEST_VISIBILITY_TIMEOUT_S = 2
@@ -123,15 +123,12 @@ def secret_ledger(local_world: RunningWorld, world_store: WorldStore) -> Iterato
 
 @pytest.fixture
 def pleo(local_world: RunningWorld, world_store: WorldStore) -> Iterator[EmulatorControl]:
-    """The world's emulator, reset, with the app's client registered for the world's API port.
+    """The world's emulator, reset (its client keeps the redirect URI of the world's API port).
     Sync messages a previous test left are drained first, so no test sees another's calls."""
     assert local_world.emulator_url is not None, "the local world runs without the emulator"
     wait_for(lambda: world_store.queued_messages() == 0, "the sync queue to drain", 60)
     control = EmulatorControl(local_world.emulator_url)
     control.reset()
-    control.register_client(
-        DEFAULT_CLIENT_ID, redirect_uris=[f"{local_world.api_url}/oauth/callback"]
-    )
     yield control
     control.close()
 

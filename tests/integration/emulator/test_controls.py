@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from local.services import ROOT
+from local.pleo_emulator.launcher import start_pleo_emulator
+from local.services import ROOT, free_port
 from tests.integration.emulator.conftest import ApiFactory
 from tests.support.emulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
     DEFAULT_COMPANY_ID,
+    EmulatorControl,
+    Pkce,
     RunningEmulator,
 )
 
@@ -244,6 +248,30 @@ def test_reset_restores_the_initial_world(emulator: RunningEmulator, client: htt
     assert emulator.control.settings()["rate_limit_per_minute"] == 600
     assert emulator.control.installations() == []
     assert client.get("/v1/introspect").status_code == 401  # keys are gone too
+
+
+def test_reset_keeps_the_redirect_uri_the_emulator_was_started_with(tmp_path: Path) -> None:
+    """A local world on other ports starts the emulator with its own callback URL; a reset must
+    not put the port-3000 default back, or OAuth in that world breaks."""
+    redirect_uri = f"http://127.0.0.1:{free_port()}/oauth/callback"
+    service = start_pleo_emulator(free_port(), tmp_path, redirect_uri=redirect_uri)
+    control = EmulatorControl(service.url)
+    try:
+        at_start = control.clients()[0]["redirect_uris"]
+        control.register_client(DEFAULT_CLIENT_ID, redirect_uris=["http://127.0.0.1:1/elsewhere"])
+        control.reset()
+        after_reset = control.clients()[0]["redirect_uris"]
+        consent = httpx.get(
+            control.authorize_url(
+                redirect_uri=redirect_uri, code_challenge=Pkce.generate().challenge
+            )
+        )
+    finally:
+        control.close()
+        service.stop()
+
+    assert at_start == after_reset == [redirect_uri]
+    assert consent.status_code == 200
 
 
 def test_launcher_imports_only_the_standard_library() -> None:

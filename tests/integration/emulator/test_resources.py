@@ -224,6 +224,89 @@ def test_vendor_create_conflict_update_archive_activate_search(client: httpx.Cli
     assert client.get("/v1/vendors/00000000-0000-4000-8000-000000000000").status_code == 404
 
 
+@pytest.mark.parametrize("currency", ["", "DK", "DKKK", "dkk", "D1K"])
+def test_a_default_currency_that_is_not_three_letters_is_a_400_that_says_so(
+    emulator: RunningEmulator, api: ApiFactory, currency: str
+) -> None:
+    client = api(api_key=emulator.control.issue_api_key(), lenient=True)
+    vendor = {"companyId": COMPANY, "name": "Paper Co", "defaultCurrency": "DKK"}
+    vendor_id = client.post("/v1/vendors", json=vendor).json()["data"]["id"]
+    expected = f"defaultCurrency must be a 3-letter ISO 4217 code, got {currency!r}"
+
+    created = client.post("/v1/vendors", json={**vendor, "defaultCurrency": currency})
+    updated = client.put(
+        f"/v1/vendors/{vendor_id}",
+        json={**vendor, "defaultCurrency": currency, "externalId": "V1", "state": "ACTIVE"},
+    )
+
+    assert (created.status_code, created.json()["message"]) == (400, expected)
+    assert (updated.status_code, updated.json()["message"]) == (400, expected)
+
+
+def test_empty_strings_the_documents_allow_are_accepted(client: httpx.Client) -> None:
+    """No minLength on these fields in Pleo's documents, so no "is required" for an empty one."""
+    vendor = client.post(
+        "/v1/vendors", json={"companyId": COMPANY, "name": "", "defaultCurrency": "EUR"}
+    )
+    vendor_id = vendor.json()["data"]["id"]
+    vendor_update = client.put(
+        f"/v1/vendors/{vendor_id}",
+        json={
+            "companyId": COMPANY,
+            "name": "",
+            "defaultCurrency": "EUR",
+            "externalId": "",
+            "state": "ACTIVE",
+        },
+    )
+    activated = client.post(f"/v1/vendors/{vendor_id}:activate", json={"externalId": ""})
+    group = client.post(
+        "/v0/tag-groups",
+        params={"company_id": COMPANY},
+        json={"code": "", "name": "", "archived": False},
+    )
+    tag = client.post(
+        f"/v0/tag-groups/{group.json()['data']['id']}/tags", json={"code": "", "archived": False}
+    )
+    tax_code = client.post(
+        "/v0/tax-codes",
+        json={
+            "companyId": COMPANY,
+            "name": "",
+            "rate": 0.25,
+            "type": "inclusive",
+            "archived": False,
+        },
+    )
+
+    assert vendor.status_code == 201
+    assert vendor.json()["data"]["name"] == ""
+    assert vendor_update.status_code == 200
+    assert activated.status_code == 204
+    assert (group.status_code, group.json()["data"]["code"]) == (200, "")
+    assert (tag.status_code, tag.json()["data"]["code"]) == (201, "")
+    assert (tax_code.status_code, tax_code.json()["data"]["name"]) == (200, "")
+
+
+def test_a_required_field_of_the_wrong_type_says_so_even_unvalidated(
+    emulator: RunningEmulator, api: ApiFactory
+) -> None:
+    emulator.control.update_settings(validate_requests=False)
+    client = api(api_key=emulator.control.issue_api_key(), lenient=True)
+
+    wrong_type = client.post(
+        "/v1/vendors", json={"companyId": COMPANY, "name": 7, "defaultCurrency": "DKK"}
+    )
+    missing = client.post("/v1/vendors", json={"companyId": COMPANY, "defaultCurrency": "DKK"})
+    empty_company = client.post(
+        "/v1/vendors", json={"companyId": "", "name": "X", "defaultCurrency": "DKK"}
+    )
+
+    assert wrong_type.json() == {"type": "bad_request", "message": "name must be a string, got int"}
+    assert missing.json() == {"type": "bad_request", "message": "name is required"}
+    assert empty_company.json() == {"type": "bad_request", "message": "the company id is empty"}
+
+
 def test_vendor_search_requires_company_id(emulator: RunningEmulator, api: ApiFactory) -> None:
     client = api(api_key=emulator.control.issue_api_key(), lenient=True)
 

@@ -120,6 +120,58 @@ def test_default_ports_match_the_origin_browsers_send(session: Session) -> None:
     check_post({"origin": "http://127.0.0.1:3000"}, token, session, "http://127.0.0.1:3000")
 
 
+@pytest.mark.parametrize(
+    "referer",
+    [
+        "https://evil.example/attack.html",
+        "http://connector.example/settings",
+        "https://connector.example.evil.example/settings",
+        "https://connector.example:8443/settings",
+        "null",
+        "/settings",
+        "android-app://com.example/",
+        "https://connector.example:99999/",
+    ],
+)
+def test_without_origin_or_fetch_metadata_a_foreign_referer_is_refused(
+    session: Session, referer: str
+) -> None:
+    with pytest.raises(CsrfError):
+        check_post({"Referer": referer}, {CSRF_FIELD: csrf_token(session)}, session, BASE_URL)
+
+
+@pytest.mark.parametrize(
+    "referer",
+    [
+        "https://connector.example/settings",
+        "https://Connector.Example:443/install/api-key?installation_id=x#top",
+        "https://connector.example",
+        "",
+        "  ",
+    ],
+)
+def test_without_origin_or_fetch_metadata_a_same_origin_or_no_referer_passes(
+    session: Session, referer: str
+) -> None:
+    check_post({"referer": referer}, {CSRF_FIELD: csrf_token(session)}, session, BASE_URL)
+
+
+def test_the_referer_still_needs_the_token(session: Session) -> None:
+    with pytest.raises(CsrfError):
+        check_post({"Referer": BASE_URL + "/settings"}, {}, session, BASE_URL)
+
+
+def test_the_referer_is_not_consulted_when_the_browser_sends_origin_or_fetch_metadata(
+    session: Session,
+) -> None:
+    """A browser that sends Origin or Sec-Fetch-Site has said where the form came from; its
+    Referer may still be another site's (a link followed to the form, then posted)."""
+    token = {CSRF_FIELD: csrf_token(session)}
+    foreign = "https://evil.example/page"
+    check_post({"Origin": BASE_URL, "Referer": foreign}, token, session, BASE_URL)
+    check_post({"Sec-Fetch-Site": "same-origin", "Referer": foreign}, token, session, BASE_URL)
+
+
 def test_browser_binding_accepts_the_browser_that_started() -> None:
     binding = BrowserBinding(BASE_URL)
     nonce, stored_hash = binding.new()

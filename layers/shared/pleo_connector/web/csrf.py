@@ -4,6 +4,9 @@ Every form carries a token bound to the session: the session cookie holds a rand
 under its signature, and the form token is an HMAC of the session id under that secret. A page on
 another site can neither read the HttpOnly cookie nor the token. On top of the token, a POST is
 refused when the browser says it is cross-site (`Sec-Fetch-Site`) or names a foreign `Origin`.
+When it sends neither (an old browser, or a client that is not one), a `Referer` must name this
+app too; with no `Referer` either, the token decides alone (the app's own pages send
+`Referrer-Policy: no-referrer`, so their posts usually carry none).
 
 `Referrer-Policy: no-referrer` makes spec-following browsers send `Origin: null` even on
 same-origin form posts, so `null` is accepted only where `Sec-Fetch-Site` says `same-origin`.
@@ -84,13 +87,21 @@ def _single_value(form: FormValues, name: str) -> str | None:
     return values[0] if len(values) == 1 else None
 
 
+def _same_origin(url: str, public_base_url: str) -> bool:
+    try:
+        return origin_of(url) == origin_of(public_base_url)
+    except ValueError:  # not an absolute http(s) URL: it names no origin of ours
+        return False
+
+
 def check_post(
     headers: Mapping[str, str] | None,
     form: FormValues,
     session: Session,
     public_base_url: str,
 ) -> None:
-    """Refuse (CsrfError) a POST that is cross-site, from a foreign origin, or lacks the token."""
+    """Refuse (CsrfError) a POST that is cross-site, from a foreign origin (or, with neither
+    fetch metadata nor Origin, a foreign Referer), or lacks the token."""
     fetch_site = _header(headers, "Sec-Fetch-Site")
     if fetch_site is not None and fetch_site.strip().lower() not in _ALLOWED_FETCH_SITES:
         raise CsrfError("the form was not sent from this app's own page")
@@ -102,6 +113,10 @@ def check_post(
                 raise CsrfError("the form was sent from an opaque origin")
         elif origin != origin_of(public_base_url):
             raise CsrfError("the form was sent from another origin")
+    elif fetch_site is None:
+        referer = (_header(headers, "Referer") or "").strip()
+        if referer and not _same_origin(referer, public_base_url):
+            raise CsrfError("the form was sent from another page")
     submitted = _single_value(form, CSRF_FIELD)
     if not submitted:
         raise CsrfError("the form has no valid CSRF token")
