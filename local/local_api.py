@@ -28,7 +28,7 @@ from local.invoker import (
     load_overrides,
     world_environment_builder,
 )
-from local.services import LOCAL_AWS_ENV
+from local.services import LOCAL_AWS_ENV, ROOT
 
 
 class InvokerRunner:
@@ -63,6 +63,18 @@ class InvokerRunner:
             stdout.write_str(json.dumps(invocation.payload))
 
 
+def app_security_headers() -> dict[str, str]:
+    """The security headers of the app's pages (the layer's one set), for the answers the local
+    API gives itself. That module needs only the standard library, so SAM CLI's virtualenv can
+    import it from the layer's folder."""
+    layer = str(ROOT / "layers" / "shared")
+    if layer not in sys.path:
+        sys.path.append(layer)
+    from pleo_connector.web.security import security_headers
+
+    return security_headers()
+
+
 class LocalApi:
     """The template's HTTP API on host:port. `run()` blocks and must be called from the main
     thread (the server stops on Ctrl-C or SIGTERM)."""
@@ -78,7 +90,7 @@ class LocalApi:
         self.url = f"http://{host}:{port}"
         self.runner = InvokerRunner(invoker)
         self.service = sam_template.create_api_service(
-            template, self.runner, host, port, translations
+            template, self.runner, host, port, translations, own_headers=app_security_headers()
         )
 
     @property
