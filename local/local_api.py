@@ -6,7 +6,9 @@ served here, with no second table to update. API Gateway lowercases header names
 events and this server keeps the client's casing, so handlers read headers case-insensitively.
 
     .venv-sam/bin/python -m local.local_api --template template.yaml --port 3000
-serves the API alone (no AWS stand-ins); `python -m local.world up` serves it with everything.
+serves the API alone (no AWS stand-ins; the handlers call the emulator at --emulator-url, by
+default port 4010 or $PLEO_EMULATOR_PORT, as in the world); `python -m local.world up` serves it
+with everything.
 """
 
 from __future__ import annotations
@@ -109,11 +111,21 @@ class LocalApi:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from local.world import default_port  # the world's ports and variables, one table
+
     parser = argparse.ArgumentParser(description="Serve the template's HTTP API locally.")
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
     parser.add_argument("--base-dir", type=Path, default=None, help="CodeUri paths are under it")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument(
+        "--port", type=int, default=default_port("api"), help="default 3000, or $LOCAL_API_PORT"
+    )
+    parser.add_argument(
+        "--emulator-url",
+        default=f"http://127.0.0.1:{default_port('emulator')}",
+        help="the Pleo emulator the handlers call (default http://127.0.0.1:4010, the port "
+        "from $PLEO_EMULATOR_PORT)",
+    )
     parser.add_argument("--env-vars", type=Path, default=None, help="overrides (sam format)")
     args = parser.parse_args(argv)
 
@@ -121,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     specs = load_function_specs(args.template, None, args.base_dir)
     build_environment = world_environment_builder(
         load_overrides(args.env_vars) if args.env_vars else load_overrides(),
-        {"LocalApiUrl": url, "PleoEmulatorUrl": "http://127.0.0.1:4010"},
+        {"LocalApiUrl": url, "PleoEmulatorUrl": args.emulator_url.rstrip("/")},
         LOCAL_AWS_ENV,
     )
     with Invoker(specs, build_environment) as invoker:

@@ -21,11 +21,14 @@ from tests.support.world_fixtures import RunningWorld
 pytestmark = pytest.mark.e2e
 
 EXTRA_FUNCTION = """
+import os
+
 def handler(event, context):
     return {
         "statusCode": 200,
         "headers": {"content-type": "text/plain"},
-        "body": "extra route served by " + context.function_name + " for " + event["rawPath"],
+        "body": "extra route served by " + context.function_name + " for " + event["rawPath"]
+        + " calling Pleo at " + os.environ["PLEO_API_URL"],
     }
 """
 NOT_FOUND = {"message": "Not Found"}
@@ -209,9 +212,13 @@ def template_with_an_extra_route(tmp_path: Path) -> Path:
     return path
 
 
+EMULATOR_PORT = 4999  # nothing listens there: the handlers only read the URL
+
+
 @pytest.fixture
 def api_of(template_with_an_extra_route: Path, tmp_path: Path) -> Iterator[str]:
-    """The local API serving the copied template (CodeUri paths start at the repository)."""
+    """The local API serving the copied template (CodeUri paths start at the repository), told
+    the emulator's port the way the world is: by $PLEO_EMULATOR_PORT."""
     port = free_port()
     log = (tmp_path / "api.log").open("w", encoding="utf-8")
     process = subprocess.Popen(
@@ -226,7 +233,11 @@ def api_of(template_with_an_extra_route: Path, tmp_path: Path) -> Iterator[str]:
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+        env={
+            **os.environ,
+            "SAM_CLI_TELEMETRY": "0",
+            "PLEO_EMULATOR_PORT": str(EMULATOR_PORT),
+        },
         start_new_session=True,
     )
     try:
@@ -243,5 +254,8 @@ def test_a_route_added_to_a_copy_of_the_template_is_served(api_of: str) -> None:
     health = httpx.get(f"{api_of}/health", timeout=60)
 
     assert extra.status_code == 200
-    assert extra.text == "extra route served by ExtraRouteFunction for /extra/route"
+    assert extra.text == (
+        "extra route served by ExtraRouteFunction for /extra/route"
+        f" calling Pleo at http://127.0.0.1:{EMULATOR_PORT}"
+    )
     assert health.json() == {"status": "ok"}
