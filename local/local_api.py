@@ -6,7 +6,9 @@ served here, with no second table to update. API Gateway lowercases header names
 events and this server keeps the client's casing, so handlers read headers case-insensitively.
 
     .venv-sam/bin/python -m local.local_api --template template.yaml --port 3000
-serves the API alone (no AWS stand-ins); `python -m local.world up` serves it with everything.
+serves the API alone (no AWS stand-ins; the handlers call the emulator at --emulator-url, by
+default port 4010 or $PLEO_EMULATOR_PORT, as in the world); `python -m local.world up` serves it
+with everything.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from local.invoker import (
     load_overrides,
     world_environment_builder,
 )
-from local.services import LOCAL_AWS_ENV
+from local.services import LOCAL_AWS_ENV, ROOT
 
 
 class InvokerRunner:
@@ -64,6 +66,18 @@ class InvokerRunner:
             stdout.write_str(json.dumps(invocation.payload))
 
 
+def app_security_headers() -> dict[str, str]:
+    """The security headers of the app's pages (the layer's one set), for the answers the local
+    API gives itself. That module needs only the standard library, so SAM CLI's virtualenv can
+    import it from the layer's folder."""
+    layer = str(ROOT / "layers" / "shared")
+    if layer not in sys.path:
+        sys.path.append(layer)
+    from pleo_connector.web.security import security_headers
+
+    return security_headers()
+
+
 class LocalApi:
     """The template's HTTP API on host:port. `run()` blocks and must be called from the main
     thread (the server stops on Ctrl-C or SIGTERM)."""
@@ -79,7 +93,7 @@ class LocalApi:
         self.url = f"http://{host}:{port}"
         self.runner = InvokerRunner(invoker)
         self.service = sam_template.create_api_service(
-            template, self.runner, host, port, translations
+            template, self.runner, host, port, translations, own_headers=app_security_headers()
         )
 
     @property
@@ -98,11 +112,21 @@ class LocalApi:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from local.world import default_port  # the world's ports and variables, one table
+
     parser = argparse.ArgumentParser(description="Serve the template's HTTP API locally.")
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
     parser.add_argument("--base-dir", type=Path, default=None, help="CodeUri paths are under it")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument(
+        "--port", type=int, default=default_port("api"), help="default 3000, or $LOCAL_API_PORT"
+    )
+    parser.add_argument(
+        "--emulator-url",
+        default=f"http://127.0.0.1:{default_port('emulator')}",
+        help="the Pleo emulator the handlers call (default http://127.0.0.1:4010, the port "
+        "from $PLEO_EMULATOR_PORT)",
+    )
     parser.add_argument("--env-vars", type=Path, default=None, help="overrides (sam format)")
     args = parser.parse_args(argv)
 
@@ -110,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     specs = load_function_specs(args.template, None, args.base_dir)
     build_environment = world_environment_builder(
         load_overrides(args.env_vars) if args.env_vars else load_overrides(),
-        {"LocalApiUrl": url, "PleoEmulatorUrl": "http://127.0.0.1:4010"},
+        {"LocalApiUrl": url, "PleoEmulatorUrl": args.emulator_url.rstrip("/")},
         LOCAL_AWS_ENV,
     )
     with Invoker(specs, build_environment) as invoker:

@@ -668,7 +668,9 @@ def cmd_fire_schedule(config: WorldConfig) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def _port_default(name: str, default: int, variable: str) -> int:
+def default_port(name: str) -> int:
+    """The port of `name` in PORTS: its environment variable, else its default."""
+    _, default, variable, _ = next(entry for entry in PORTS if entry[0] == name)
     return int(os.environ.get(variable) or default)
 
 
@@ -697,7 +699,7 @@ def common_arguments() -> argparse.ArgumentParser:
         common.add_argument(
             f"--{name}-port",
             type=int,
-            default=_port_default(name, default, variable),
+            default=default_port(name),
             help=f"{what} (default {default}, or ${variable})",
         )
     common.add_argument(

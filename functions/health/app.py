@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pleo_connector.observability import logger
+from pleo_connector.web.responses import json_response
 
 app = APIGatewayHttpResolver()
 
 
 @app.get("/health")
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+def health() -> Response[str]:
+    return json_response({"status": "ok"})
+
+
+def _not_found(error: Exception) -> Response[str]:
+    return json_response({"message": "Not Found"}, 404)
+
+
+app.not_found(_not_found)  # by call: Powertools' decorators are untyped
 
 
 @logger.inject_lambda_context(clear_state=True)

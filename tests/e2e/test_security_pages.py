@@ -1,4 +1,5 @@
-"""Security bar items 12-16 of issue 5: the pages, forms, sessions and stored credentials."""
+"""Security bar items 12-16 of issue 5, and 19 (the Referer check): the pages, forms, sessions
+and stored credentials."""
 
 from __future__ import annotations
 
@@ -86,12 +87,13 @@ def test_12_every_page_carries_the_security_headers(
     browser.submit("/settings/disconnect")  # the disconnected page
     other = new_browser()
     other.install_oauth()  # the done page's redirect, in a fresh browser
-    browser.get("/nothing-here")  # the local API's own 403 for unknown routes
+    browser.get("/nothing-here")  # the local API's own 404 for unknown routes
+    browser.get("/health")
 
-    app_pages = [r for r in seen if r.url.path != "/nothing-here"]
-    assert {r.status_code for r in app_pages} >= {200, 302, 303, 400, 401, 403}
-    for response in app_pages:
+    assert {r.status_code for r in seen} >= {200, 302, 303, 400, 401, 403, 404}
+    for response in seen:
         assert_security_headers(response, local_world.api_url)
+    app_pages = [r for r in seen if r.url.path not in ("/nothing-here", "/health")]
     for response in app_pages:
         if response.status_code in (200, 400, 401, 403, 409):
             assert response.headers["content-type"].startswith("text/html")
@@ -275,3 +277,31 @@ def test_16_a_credential_copied_to_another_row_fails_as_an_auth_problem(
     assert record_a is not None
     assert record_a.local_error is None
     assert owner_a.submit("/settings/sync").status_code == 303
+
+
+# --- 19. with neither Origin nor Sec-Fetch-Site, the Referer must be the app's -----------------
+
+
+def test_19_a_foreign_referer_without_origin_or_fetch_metadata_gets_a_403(
+    browser: Browser, pleo: EmulatorControl, company: str, world_store: WorldStore
+) -> None:
+    api_key_installed(browser, pleo, company)
+    installation_id = installation_id_of(world_store, company)
+    data = {**browser.page_form("/settings"), **ERP_SETTINGS}
+    pleo.clear_request_log()
+
+    forged = browser.post("/settings", data=data, headers={"Referer": "https://evil.example/x"})
+    changed_by_forgery = world_store.installations.get(installation_id)
+    calls_after_forgery = pleo.counters()
+    own_page = browser.post("/settings", data=data, headers={"Referer": f"{browser.api_url}/x"})
+    # The first save starts the first sync; let it finish before saving again.
+    wait_for(lambda: "Active" in browser.settings_status(), "activation")
+    no_referer = browser.post("/settings", data=data)
+
+    assert forged.status_code == 403
+    assert "did not come from this app" in forged.text
+    assert changed_by_forgery is not None
+    assert changed_by_forgery.config == {}
+    assert calls_after_forgery == {}  # nothing reached Pleo
+    assert own_page.status_code == 303  # a same-origin Referer passes on the token
+    assert no_referer.status_code == 303  # no Referer at all: the token decides alone

@@ -50,11 +50,16 @@ from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 from samcli.lib.providers.sam_function_provider import SamFunctionProvider
 from samcli.lib.providers.api_provider import ApiProvider
 from samcli.local.lambdafn.exceptions import FunctionNotFound
+from werkzeug.serving import WSGIRequestHandler, run_simple
 print(json.dumps({
     "service": list(inspect.signature(LocalApigwService.__init__).parameters),
     "stacks": list(inspect.signature(SamLocalStackProvider.get_stacks).parameters),
     "functions": list(inspect.signature(SamFunctionProvider.__init__).parameters),
     "api": list(inspect.signature(ApiProvider.__init__).parameters),
+    "route_lookup": list(inspect.signature(LocalApigwService._get_current_route).parameters),
+    "function_answer": list(inspect.signature(LocalApigwService.service_response).parameters),
+    "run_simple": list(inspect.signature(run_simple).parameters),
+    "handler_entry": hasattr(WSGIRequestHandler, "run_wsgi"),
 }))
 """
     signatures = json.loads(sam_python("-c", probe))
@@ -63,6 +68,12 @@ print(json.dumps({
     assert {"template_file", "parameter_overrides"} <= set(signatures["stacks"])
     assert {"stacks", "use_raw_codeuri"} <= set(signatures["functions"])
     assert {"stacks", "cwd"} <= set(signatures["api"])
+    # answer_like_an_http_api: the route lookup that raises KeyError, the one path a function's
+    # answer takes, and the request handler Flask's server accepts.
+    assert signatures["route_lookup"] == ["self", "flask_request"]
+    assert signatures["function_answer"] == ["body", "headers", "status_code"]
+    assert "request_handler" in signatures["run_simple"]
+    assert signatures["handler_entry"] is True
 
 
 def _declared_routes(template: dict[str, Any]) -> list[list[str]]:

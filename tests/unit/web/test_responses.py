@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from pleo_connector.web.responses import html_response, redirect
+from pleo_connector.web.responses import html_response, json_response, redirect
 from pleo_connector.web.security import SecurityPolicy, origin_of, stylesheet
 from pleo_connector.web.session import SessionCodec
 
@@ -115,6 +115,23 @@ def test_a_redirect_carries_the_headers_and_the_location() -> None:
 def test_a_redirect_refuses_locations_that_could_be_bent(location: str) -> None:
     with pytest.raises(ValueError, match="redirect"):
         redirect(location)
+
+
+def test_a_json_response_carries_every_security_header_through_the_resolver() -> None:
+    app = APIGatewayHttpResolver()
+
+    @app.get("/health")
+    def health() -> Response[str]:
+        return json_response({"status": "ok"})
+
+    result = app.resolve(v2_event("/health"), {})  # type: ignore[arg-type]
+
+    assert result["statusCode"] == 200
+    assert json.loads(result["body"]) == {"status": "ok"}
+    assert result["headers"]["Content-Type"] == "application/json"
+    assert_security_headers(json_response({}, 404))
+    for name, value in json_response({}).headers.items():
+        assert result["headers"][name] == value
 
 
 def v2_event(path: str) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.shared.cookies import Cookie
@@ -10,6 +12,7 @@ from aws_lambda_powertools.shared.cookies import Cookie
 from pleo_connector.web.security import SecurityPolicy, security_headers
 
 HTML_CONTENT_TYPE = "text/html; charset=utf-8"
+JSON_CONTENT_TYPE = "application/json"
 _FORBIDDEN_IN_LOCATION = frozenset("\r\n\t\x00\\")
 
 
@@ -33,6 +36,20 @@ def html_response(
         body=body,
         headers=merged,
         cookies=list(cookies or ()),
+    )
+
+
+def json_response(
+    payload: Any, status: int = 200, *, policy: SecurityPolicy | None = None
+) -> Response[str]:
+    """A JSON answer (the health check's), with the same security headers as every page."""
+    headers = security_headers(policy)
+    headers["Content-Type"] = JSON_CONTENT_TYPE
+    return Response(
+        status_code=status,
+        content_type=JSON_CONTENT_TYPE,
+        body=json.dumps(payload, separators=(",", ":")),
+        headers=headers,
     )
 
 
