@@ -165,17 +165,25 @@ def installation(status: str = "AUTHORIZED") -> Installation:
     )
 
 
-def collaborators(*, requires_configuration: bool = True, **overrides: Any) -> Collaborators:
+def collaborators(
+    *,
+    requires_configuration: bool = True,
+    pleo_env: dict[str, str | None] | None = None,
+    **overrides: Any,
+) -> Collaborators:
+    """`pleo_env` changes the Pleo settings' environment (None removes a variable)."""
+    environment: dict[str, str | None] = {
+        "PLEO_AUTH_URL": ISSUER,
+        "PLEO_API_URL": "https://api.pleo.example",
+        "PLEO_ISSUER": ISSUER,
+        "PLEO_CLIENT_ID": "client",
+        "PLEO_CLIENT_SECRET_ID": "secret-id",
+        **(pleo_env or {}),
+    }
     return Collaborators(
         store=StoreSettings.model_validate({"TABLE_NAME": "table", "KMS_KEY_ID": "key"}),
         pleo=PleoSettings.model_validate(
-            {
-                "PLEO_AUTH_URL": ISSUER,
-                "PLEO_API_URL": "https://api.pleo.example",
-                "PLEO_ISSUER": ISSUER,
-                "PLEO_CLIENT_ID": "client",
-                "PLEO_CLIENT_SECRET_ID": "secret-id",
-            }
+            {name: value for name, value in environment.items() if value is not None}
         ),
         web=WebSettings.model_validate(
             {

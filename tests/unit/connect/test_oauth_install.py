@@ -1,5 +1,7 @@
 """The OAuth callback's service: strict parsing, and the order of the checks (state first, then
-browser, issuer, Pleo's error, code), with every collaborator faked."""
+browser, issuer, Pleo's error, code), with every collaborator faked.
+
+Callbacks carry `iss` unless a test says otherwise: PLEO_REQUIRE_ISS is on by default."""
 
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ from tests.unit.connect.fakes import (
 pytestmark = pytest.mark.unit
 
 STATE = "s" * 43
+CODE_CALLBACK = f"state={STATE}&code=c&iss={ISSUER}"
 
 
 @pytest.mark.parametrize(
@@ -98,6 +101,7 @@ def setup(
     binding: bool = True,
     exchange_error: Exception | None = None,
     requires_configuration: bool = True,
+    pleo_env: dict[str, str | None] | None = None,
 ) -> tuple[object, FakeStates, FakeOAuthClient, FakeInstallationsApi, FakeQueue, FakeTokens]:
     states = FakeStates(STATE)
     oauth = FakeOAuthClient(error=exchange_error)
@@ -106,6 +110,7 @@ def setup(
     tokens = FakeTokens()
     deps = collaborators(
         requires_configuration=requires_configuration,
+        pleo_env=pleo_env,
         states=states,
         browser_binding=FakeBinding(binding),
         oauth_client=oauth,
@@ -138,9 +143,52 @@ def test_an_error_from_another_issuer_is_refused_as_a_mix_up() -> None:
     assert oauth.exchanges == []
 
 
+def test_a_callback_without_iss_is_refused_when_the_server_sends_it() -> None:
+    deps, states, oauth, _, _, tokens = setup()
+
+    with pytest.raises(IssuerMismatchError) as raised:
+        run(complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), []))  # type: ignore[arg-type]
+
+    assert "did not say which server" in raised.value.user_message
+    assert states.consumed == [STATE]
+    assert (oauth.exchanges, tokens.saved) == ([], [])
+
+
+def test_a_callback_without_iss_is_accepted_when_not_required() -> None:
+    deps, _, oauth, *_ = setup(pleo_env={"PLEO_REQUIRE_ISS": "false"})
+
+    run(complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), []))  # type: ignore[arg-type]
+
+    assert len(oauth.exchanges) == 1
+
+
+@pytest.mark.parametrize("require_iss", ["true", "false"])
+@pytest.mark.parametrize(
+    "iss",
+    [f"{ISSUER}/", ISSUER.upper(), f"{ISSUER}:443", f"{ISSUER}/oauth"],
+    ids=["trailing slash", "other case", "explicit port", "longer path"],
+)
+def test_the_issuer_is_compared_exactly(iss: str, require_iss: str) -> None:
+    deps, _, oauth, *_ = setup(pleo_env={"PLEO_REQUIRE_ISS": require_iss})
+    query = f"state={STATE}&code=c&iss={iss}"
+
+    with pytest.raises(IssuerMismatchError):
+        run(complete_oauth_install(deps, CallbackParams.parse(query), []))  # type: ignore[arg-type]
+
+    assert oauth.exchanges == []
+
+
+def test_without_pleo_issuer_the_auth_urls_origin_is_expected() -> None:
+    deps, _, oauth, *_ = setup(pleo_env={"PLEO_ISSUER": None, "PLEO_AUTH_URL": f"{ISSUER}/"})
+
+    run(complete_oauth_install(deps, CallbackParams.parse(CODE_CALLBACK), []))  # type: ignore[arg-type]
+
+    assert len(oauth.exchanges) == 1
+
+
 def test_pleos_error_is_reported_and_nothing_is_exchanged() -> None:
     deps, _, oauth, *_ = setup()
-    query = f"state={STATE}&error=access_denied&error_description=no&iss={ISSUER}/"
+    query = f"state={STATE}&error=access_denied&error_description=no&iss={ISSUER}"
 
     with pytest.raises(AuthorizationDeniedError) as raised:
         run(complete_oauth_install(deps, CallbackParams.parse(query), []))  # type: ignore[arg-type]
@@ -153,7 +201,7 @@ def test_a_refused_code_stores_nothing() -> None:
     deps, _, oauth, api, queue, tokens = setup(exchange_error=InvalidGrantError("invalid_grant"))
 
     with pytest.raises(GrantExchangeError):
-        run(complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), []))  # type: ignore[arg-type]
+        run(complete_oauth_install(deps, CallbackParams.parse(CODE_CALLBACK), []))  # type: ignore[arg-type]
 
     assert len(oauth.exchanges) == 1
     assert (tokens.saved, queue.sent, api.updates) == ([], [], [])
@@ -163,7 +211,11 @@ def test_the_exchange_uses_the_stored_verifier_and_redirect_uri() -> None:
     deps, _, oauth, _, queue, tokens = setup()
 
     outcome = run(
-        complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=the-code"), [])  # type: ignore[arg-type]
+        complete_oauth_install(
+            deps,  # type: ignore[arg-type]
+            CallbackParams.parse(f"state={STATE}&code=the-code&iss={ISSUER}"),
+            [],
+        )
     )
 
     assert oauth.exchanges == [("the-code", "v" * 43, "https://app.example/oauth/callback")]
@@ -175,9 +227,7 @@ def test_the_exchange_uses_the_stored_verifier_and_redirect_uri() -> None:
 def test_without_configuration_an_authorized_installation_starts_its_first_sync() -> None:
     deps, _, _, api, queue, _ = setup(requires_configuration=False)
 
-    outcome = run(
-        complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), [])  # type: ignore[arg-type]
-    )
+    outcome = run(complete_oauth_install(deps, CallbackParams.parse(CODE_CALLBACK), []))  # type: ignore[arg-type]
 
     assert api.updates == [("PENDING_INTEGRATION", {"kept": {"by": "someone else"}})]
     assert outcome.status == "PENDING_INTEGRATION"

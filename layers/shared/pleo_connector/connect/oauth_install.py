@@ -147,9 +147,14 @@ async def complete_oauth_install(
         raise StateRejectedError(
             "The sign-in did not come back to the browser that started it."
         ) from None
-    # RFC 9207: an answer from another authorization server is refused, an error one too.
-    expected_issuer = deps.pleo_settings.pleo_issuer.rstrip("/")
-    if params.iss is not None and params.iss.rstrip("/") != expected_issuer:
+    # RFC 9207: an answer from another authorization server is refused, an error one too. The
+    # issuer is compared as an exact string (section 2.4: no normalisation), and an answer
+    # without one is refused from a server that sends it.
+    settings = deps.pleo_settings
+    if params.iss is None:
+        if settings.pleo_require_iss:
+            raise IssuerMismatchError("The sign-in answer did not say which server it came from.")
+    elif params.iss != settings.issuer:
         raise IssuerMismatchError("The sign-in answer came from an unexpected server.")
     if params.error:
         raise AuthorizationDeniedError(params.error, params.error_description)
