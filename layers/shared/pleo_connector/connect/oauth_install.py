@@ -30,6 +30,8 @@ STATE_TTL_S = 600
 MAX_QUERY_CHARS = 8192
 MAX_VALUE_CHARS = 2048
 CALLBACK_PARAMETERS = frozenset({"code", "state", "error", "error_description", "error_uri", "iss"})
+# Present but empty, these are malformed rather than absent (only the prose parts may be blank).
+NON_EMPTY_PARAMETERS = frozenset({"code", "state", "error", "iss"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +50,8 @@ class CallbackParams:
 
     @classmethod
     def parse(cls, raw_query: str | None) -> CallbackParams:
-        """Read the callback's query strictly: bounded, printable ASCII, each parameter once."""
+        """Read the callback's query strictly: bounded, printable ASCII, each parameter once, and
+        none but the description and URI empty."""
         raw = raw_query or ""
         if len(raw) > MAX_QUERY_CHARS:
             raise BadCallbackError("The sign-in answer was too long to be genuine.")
@@ -64,14 +67,16 @@ class CallbackParams:
                 raise BadCallbackError(f"The sign-in answer repeats '{name}'.")
             if len(value) > MAX_VALUE_CHARS or not _printable_ascii(value, name):
                 raise BadCallbackError(f"The sign-in answer has a malformed '{name}'.")
+            if not value and name in NON_EMPTY_PARAMETERS:
+                raise BadCallbackError(f"The sign-in answer has an empty '{name}'.")
             values[name] = value
-        state = values.get("state", "")
-        if not state:
+        state = values.get("state")
+        if state is None:
             raise BadCallbackError("The sign-in answer has no state.")
         return cls(
             state=state,
-            code=values.get("code") or None,
-            error=values.get("error") or None,
+            code=values.get("code"),
+            error=values.get("error"),
             error_description=values.get("error_description") or None,
             iss=values.get("iss"),
         )
