@@ -15,7 +15,7 @@ BUILD_PATH = $(dir $(shell readlink -f $(VENV)/bin/python3.13 2>/dev/null)):$(PA
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps world-deps status fire-schedule venv sam dynamodb chromium lint format test test-fast build bench up down demo invoke contract deploy clean
+.PHONY: help deps world-deps status fire-schedule venv sam dynamodb chromium lint format test test-fast build bench up down demo invoke contract fuzz deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ test: deps lint ## the whole suite: lint, unit, integration, e2e, browser
 
 test-fast: venv ## unit tests only
 	$(PY) -m pytest -m unit
+
+fuzz: venv ## the property tests with many random examples (hypothesis "fuzz" profile)
+	$(PY) -m pytest tests/unit -m hypothesis --hypothesis-profile=fuzz
 
 build: venv sam ## sam build, then compile the bytecode Lambda cannot write itself
 	PATH="$(BUILD_PATH)" $(SAM) build --template template.yaml

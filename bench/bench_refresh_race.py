@@ -39,6 +39,7 @@ LAYER = ROOT / "layers" / "shared"
 
 if TYPE_CHECKING:
     from multiprocessing.context import SpawnProcess
+    from multiprocessing.sharedctypes import Synchronized
     from multiprocessing.synchronize import Barrier
 
     from pleo_connector.crypto import CredentialCipher
@@ -128,6 +129,7 @@ def _worker(
     commands: multiprocessing.Queue[str | None],
     results: multiprocessing.Queue[tuple[str, Any]],
     barrier: Barrier,
+    frozen_at: Synchronized[float],
 ) -> None:
     """One racing process: build everything once, then race on each installation it is sent."""
     _ensure_paths()
@@ -136,12 +138,15 @@ def _worker(
 
     repo, cipher = build_parts(endpoints)
 
+    def clock() -> float:
+        return frozen_at.value or time.time()
+
     async def race(installation_id: str) -> str:
         # One HTTP client per event loop (asyncio.run makes a new loop per race).
         oauth = OAuthClient(endpoints.auth_url, endpoints.client_id, endpoints.client_secret)
         try:
             store = TokenStore(
-                repo, cipher, oauth.refresh, refresh_timeout_s=oauth.request_timeout_s
+                repo, cipher, oauth.refresh, clock=clock, refresh_timeout_s=oauth.request_timeout_s
             )
             return await store.access_token(installation_id)
         finally:
@@ -166,11 +171,14 @@ def _worker(
 
 
 class RefreshRace:
-    """N long-lived racing processes (spawned, so nothing is shared but the stand-ins)."""
+    """N long-lived racing processes (spawned, so nothing is shared but the stand-ins and the
+    clock: inside `frozen_clock()` every process's token store reads the time the parent sets, so
+    a token expires when the test says, neither sooner on a slow machine nor later)."""
 
     def __init__(self, endpoints: RaceEndpoints, processes: int = 20) -> None:
         context = multiprocessing.get_context("spawn")
         self.processes = processes
+        self._frozen_at: Synchronized[float] = context.Value("d", 0.0)  # 0: the real time
         self._barrier = context.Barrier(processes + 1)
         self._results: multiprocessing.Queue[tuple[str, Any]] = context.Queue()
         self._commands: list[multiprocessing.Queue[str | None]] = []
@@ -179,7 +187,7 @@ class RefreshRace:
             commands: multiprocessing.Queue[str | None] = context.Queue()
             worker = context.Process(
                 target=_worker,
-                args=(endpoints, index, commands, self._results, self._barrier),
+                args=(endpoints, index, commands, self._results, self._barrier, self._frozen_at),
                 daemon=True,
             )
             worker.start()
@@ -190,6 +198,24 @@ class RefreshRace:
             kind, _ = self._next_result(deadline)
             if kind != "ready":
                 raise RuntimeError(f"unexpected message from a racing process: {kind}")
+
+    def clock(self) -> float:
+        """The racing processes' clock: the frozen time, or the real one."""
+        return self._frozen_at.value or time.time()
+
+    @contextlib.contextmanager
+    def frozen_clock(self) -> Iterator[None]:
+        """Stop the racing processes' clock at now; `advance_clock` then moves it."""
+        self._frozen_at.value = time.time()
+        try:
+            yield
+        finally:
+            self._frozen_at.value = 0.0
+
+    def advance_clock(self, seconds: float) -> None:
+        if not self._frozen_at.value:
+            raise RuntimeError("advance_clock works inside frozen_clock() only")
+        self._frozen_at.value += seconds
 
     def run(self, installation_id: str) -> RaceResult:
         for commands in self._commands:
@@ -260,7 +286,7 @@ def race_once(
 
     installation_id = installation_id or f"race-{uuid.uuid4().hex[:12]}"
     tokens = control.obtain_tokens()
-    TokenStore(repo, cipher).save_oauth_tokens(
+    TokenStore(repo, cipher, clock=race.clock).save_oauth_tokens(
         installation_id,
         TokenSet(
             access_token=tokens["access_token"],
@@ -275,11 +301,16 @@ def race_once(
 
     result = race.run(installation_id)
 
-    token_calls = sum(1 for entry in control.request_log() if entry["path"] == "/oauth/token")
+    token_calls = count_token_calls(control)
     reuse = int(control.events().get("refresh_token_reuse_detected", 0)) - reuse_before
     final = repo.get(installation_id)
     assert final is not None
     return RaceRecord(result, token_calls, reuse, start.version, final.version)
+
+
+def count_token_calls(control: Any) -> int:
+    """Calls to the token endpoint in the emulator's request log (since it was last cleared)."""
+    return sum(1 for entry in control.request_log() if entry["path"] == "/oauth/token")
 
 
 @contextlib.contextmanager

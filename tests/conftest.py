@@ -2,6 +2,11 @@
 
 Service fixtures are session-scoped and start real processes on free loopback ports, so a test run
 never clashes with a local world that a person left running with `make up`.
+
+Property tests are reproducible: the "ci" hypothesis profile, used unless another is named, draws
+the same examples on every run (derandomized, no example database) and prints the blob that
+replays a failure. `make fuzz` runs them with the "fuzz" profile: many more examples, random seeds,
+to find what the fixed examples miss (each find then becomes an `@example`).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from local.pleo_emulator.launcher import start_pleo_emulator
 from local.resources import LocalResources, create_all
@@ -25,6 +31,15 @@ from tests.support.emulator import EmulatorControl, RunningEmulator
 
 # The local-world fixtures (one session world, shared by the e2e and browser tiers).
 pytest_plugins = ["tests.support.world_fixtures"]
+
+settings.register_profile(
+    "ci", derandomize=True, database=None, print_blob=True, max_examples=300, deadline=None
+)
+settings.register_profile(
+    "fuzz", derandomize=False, print_blob=True, max_examples=10_000, deadline=None
+)
+# `--hypothesis-profile=NAME` is applied after this, so it wins.
+settings.load_profile("ci")
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"

@@ -280,9 +280,11 @@ class OAuthServer:
         requested = form.get("scope")
         if requested and not set(requested.split()) <= set(grant.scope.split()):
             return oauth_error(400, "invalid_scope", "the scope exceeds the original grant")
-        record.status = "rotated"
+        rotate = world.settings.rotate_refresh_tokens
+        if rotate:
+            record.status = "rotated"
         world.stats["refreshes"] += 1
-        return json_response(200, world.issue_tokens(grant), headers=NO_STORE)
+        return json_response(200, world.issue_tokens(grant, refresh_token=rotate), headers=NO_STORE)
 
     # -- introspection (RFC 7662) -----------------------------------------------------------
 

@@ -62,7 +62,10 @@ class Settings:
     rate_limit_per_minute: int | None = 600
     auto_approve: bool = False
     auto_approve_company_id: str | None = None
-    issuer_param: bool = False
+    issuer_param: bool = True
+    rotate_refresh_tokens: bool = True
+    send_expires_in: bool = True
+    token_type: str = "Bearer"  # noqa: S105 - a token type, not a secret
     validate_requests: bool = True
     enforce_scopes: bool = False
     page_default_limit: int = 20
@@ -100,6 +103,9 @@ SETTING_TYPES: dict[str, tuple[type, bool]] = {
     "auto_approve": (bool, False),
     "auto_approve_company_id": (str, True),
     "issuer_param": (bool, False),
+    "rotate_refresh_tokens": (bool, False),
+    "send_expires_in": (bool, False),
+    "token_type": (str, False),
     "validate_requests": (bool, False),
     "enforce_scopes": (bool, False),
     "page_default_limit": (int, False),
@@ -346,25 +352,27 @@ class World:
         self.grants[grant.id] = grant
         return grant
 
-    def issue_tokens(self, grant: Grant) -> dict[str, Any]:
+    def issue_tokens(self, grant: Grant, *, refresh_token: bool = True) -> dict[str, Any]:
+        """A token response: an access token, and a new refresh token unless `refresh_token` is
+        False (a refresh that does not rotate). The settings shape the rest of the answer."""
         now = self.now()
         access = new_secret("pat_")
-        refresh = new_secret("prt_")
         ttl = int(self.settings.access_token_ttl_s)
         self.access_tokens[digest(access)] = AccessToken(
             grant.id, str(uuid.uuid4()), now, now + ttl
         )
-        refresh_ttl = self.settings.refresh_token_ttl_s
-        self.refresh_tokens[digest(refresh)] = RefreshToken(
-            grant.id, str(uuid.uuid4()), now, None if refresh_ttl is None else now + refresh_ttl
-        )
-        return {
-            "access_token": access,
-            "token_type": "Bearer",
-            "expires_in": ttl,
-            "refresh_token": refresh,
-            "scope": grant.scope,
-        }
+        answer: dict[str, Any] = {"access_token": access, "token_type": self.settings.token_type}
+        if self.settings.send_expires_in:
+            answer["expires_in"] = ttl
+        if refresh_token:
+            refresh = new_secret("prt_")
+            refresh_ttl = self.settings.refresh_token_ttl_s
+            self.refresh_tokens[digest(refresh)] = RefreshToken(
+                grant.id, str(uuid.uuid4()), now, None if refresh_ttl is None else now + refresh_ttl
+            )
+            answer["refresh_token"] = refresh
+        answer["scope"] = grant.scope
+        return answer
 
     def revoke_grant(self, grant: Grant, reason: str) -> None:
         grant.revoked = True

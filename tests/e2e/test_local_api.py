@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator, Mapping
+from email.message import Message
 from pathlib import Path
 
 import httpx
@@ -57,7 +58,7 @@ def test_health_answers_through_the_local_api(local_world: RunningWorld) -> None
     )
 
 
-def assert_the_apps_security_headers(headers: Mapping[str, str], where: str) -> None:
+def assert_the_apps_security_headers(headers: Mapping[str, str] | Message, where: str) -> None:
     """The front's own answers carry the app's header set, the layer's one source of truth."""
     for name, value in security_headers().items():
         assert headers.get(name) == value, f"{where}: {name}"

@@ -205,7 +205,9 @@ def test_5_a_code_minted_for_another_verifier_stores_nothing(
     )
     injected_code = query_of(injected)["code"]
 
-    answer = browser.get(f"/oauth/callback?{urlencode({'code': injected_code, 'state': state})}")
+    # The issuer is public: the attacker names the right one.
+    query = urlencode({"code": injected_code, "state": state, "iss": pleo.base_url})
+    answer = browser.get(f"/oauth/callback?{query}")
 
     assert answer.status_code == 400
     assert "did not accept this sign-in" in answer.text
@@ -225,7 +227,12 @@ def test_6_an_error_description_with_markup_is_shown_escaped(
 ) -> None:
     state = query_of(browser.start_oauth())["state"]
     query = urlencode(
-        {"error": "access_denied", "error_description": description, "state": state},
+        {
+            "error": "access_denied",
+            "error_description": description,
+            "state": state,
+            "iss": pleo.base_url,
+        },
         quote_via=quote,
     )
 
@@ -341,8 +348,9 @@ def test_8_no_parameter_or_header_steers_any_redirect(
 def test_9_a_matching_iss_is_accepted(
     browser: Browser, pleo: EmulatorControl, company: str, world_store: WorldStore
 ) -> None:
-    pleo.set_issuer_param(True)
     callback_url = browser.approve(browser.start_oauth())
+    # The emulator names itself as a server at PLEO_AUTH_URL would, and the app expects exactly
+    # that string.
     assert query_of(callback_url)["iss"] == pleo.base_url
 
     answer = browser.callback(callback_url)
@@ -353,18 +361,35 @@ def test_9_a_matching_iss_is_accepted(
     browser.remember_credentials(record.installation_id)
 
 
-def test_9_another_iss_is_rejected_and_an_absent_one_accepted(
-    new_browser: Callable[[], Browser], pleo: EmulatorControl, company: str, world_store: WorldStore
+@pytest.mark.parametrize(
+    ("iss", "message"),
+    [
+        pytest.param("https://evil.example", "unexpected server", id="another issuer"),
+        pytest.param("{issuer}/", "unexpected server", id="the issuer with a slash"),
+        pytest.param(None, "did not say which server", id="no iss"),
+    ],
+)
+def test_9_another_or_a_missing_iss_is_rejected_and_uses_the_state_up(
+    iss: str | None,
+    message: str,
+    new_browser: Callable[[], Browser],
+    pleo: EmulatorControl,
+    company: str,
+    world_store: WorldStore,
 ) -> None:
     mixed_up, plain = new_browser(), new_browser()
     callback_url = mixed_up.approve(mixed_up.start_oauth())
-    assert "iss" not in query_of(callback_url)
+    params = query_of(callback_url)
+    assert params.pop("iss") == pleo.base_url
+    if iss is not None:
+        params["iss"] = iss.format(issuer=pleo.base_url)
 
-    refused = mixed_up.callback(callback_url + "&iss=" + quote("https://evil.example", safe=""))
+    refused = mixed_up.callback(with_query(callback_url, urlencode(params)))
     accepted = plain.install_oauth()
 
     assert refused.status_code == 400
-    assert "unexpected server" in refused.text
+    assert message in refused.text
+    assert world_store.state_item(params["state"]) is None  # used up: the genuine answer is late
     assert accepted.status_code == 303
     assert token_calls(pleo) == 1  # the plain one only
     record = world_store.installation_of(company)

@@ -3,11 +3,16 @@ Local, against the Pleo emulator (which rotates refresh tokens and revokes the g
 
 Exactly one token call, no reuse detection, every process gets the same token, and the credential
 ends at version start + 1. On a dead grant: one call, no retry, GrantRevokedError everywhere, and
-the installation, once marked, is no longer scheduled.
+the installation, once marked, is no longer scheduled. Tokens that live seconds cost one call per
+expiry too, and a server that does not rotate refresh tokens (RFC 6749 section 6) keeps working.
+
+For short-lived tokens the racing processes' clock is frozen and moved by the test (with the
+emulator's), so a token expires when the test says, however slow the machine.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,11 +23,14 @@ from bench.bench_refresh_race import (
     RefreshRace,
     build_parts,
     build_table,
+    count_token_calls,
     race_once,
 )
 from local.resources import LocalResources
 from local.services import Service
+from pleo_connector.pleo.oauth import OAuthClient, TokenSet
 from pleo_connector.store.installations import InstallationRecord, InstallationRepository
+from pleo_connector.tokens import GrantRevokedError, TokenStore
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus
 from tests.support.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
@@ -103,6 +111,98 @@ def test_a_dead_grant_is_one_call_no_retry_and_leaves_the_schedule(
 
     installations.mark_auth_failure("race-dead", status=InstallationStatus.INACTIVE)
     assert "race-dead" not in set(installations.iter_schedulable())
+
+
+@pytest.mark.parametrize("lifetime", [5, 30])
+def test_a_short_lived_token_costs_one_token_call_per_expiry(
+    race: RefreshRace, endpoints: RaceEndpoints, emulator: Any, lifetime: int
+) -> None:
+    control = emulator.control
+    control.set_token_lifetime(access_s=lifetime)
+    repo, cipher = build_parts(endpoints)
+    installation_id = f"race-short-{lifetime}"
+    tokens = control.obtain_tokens()
+    assert tokens["expires_in"] == lifetime
+
+    def race_and_count() -> tuple[int, int]:
+        """(token calls, distinct access tokens) when all 20 processes ask at once."""
+        control.clear_request_log()
+        result = race.run(installation_id)
+        assert result.errors == []
+        return count_token_calls(control), len(result.distinct_tokens)
+
+    def advance(seconds: float) -> None:
+        race.advance_clock(seconds)
+        control.advance_clock(seconds)
+
+    rounds = []
+    with race.frozen_clock():
+        TokenStore(repo, cipher, clock=race.clock).save_oauth_tokens(
+            installation_id,
+            TokenSet(tokens["access_token"], tokens["refresh_token"], tokens["expires_in"]),
+        )
+        for _ in range(3):
+            advance(lifetime * 0.7)  # most of the lifetime gone, still more than a quarter left
+            within_lifetime = race_and_count()
+            advance(lifetime * 0.3)  # expired
+            rounds.append((within_lifetime, race_and_count()))
+
+    # Each expiry: one call, one token for all; before its last quarter, a token is used as it is.
+    assert rounds == [((0, 1), (1, 1))] * 3
+    assert control.events().get("refresh_token_reuse_detected", 0) == 0
+
+
+@pytest.mark.parametrize("token_type", ["bearer", "BEARER"])
+def test_a_server_that_does_not_rotate_keeps_working_until_it_revokes(
+    endpoints: RaceEndpoints, emulator: Any, token_type: str
+) -> None:
+    """RFC 6749 section 6: no `refresh_token` in the refresh answer, the old one stays valid; and
+    with neither `expires_in` (only RECOMMENDED) nor a capitalised token type."""
+    control = emulator.control
+    repo, cipher = build_parts(endpoints)
+    installation_id = f"no-rotation-{token_type}"
+    tokens = control.obtain_tokens()
+    control.update_settings(
+        rotate_refresh_tokens=False, send_expires_in=False, token_type=token_type
+    )
+    now = [1_800_000_000.0]
+
+    async def access_tokens(count: int) -> list[str]:
+        oauth = OAuthClient(emulator.url, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+        store = TokenStore(repo, cipher, oauth.refresh, clock=lambda: now[0])
+        try:
+            got = []
+            for _ in range(count):
+                now[0] += 3600  # expired each time: every call refreshes
+                got.append(await store.access_token(installation_id))
+            return got
+        finally:
+            await oauth.aclose()
+
+    TokenStore(repo, cipher, clock=lambda: now[0]).save_oauth_tokens(
+        installation_id, TokenSet(tokens["access_token"], tokens["refresh_token"], 3600)
+    )
+    control.clear_request_log()
+
+    refreshed = asyncio.run(access_tokens(3))
+
+    assert len(set(refreshed)) == 3
+    assert count_token_calls(control) == 3
+    stored = repo.get(installation_id)
+    assert stored is not None
+    assert stored.refresh_token is not None
+    assert cipher.decrypt_text(installation_id, stored.refresh_token) == tokens["refresh_token"]
+    assert stored.lifetime_s == 300  # no expires_in: the documented default
+    # The grant revoked at Pleo: refused once, recorded, never tried again.
+    control.revoke_grants()
+    with pytest.raises(GrantRevokedError):
+        asyncio.run(access_tokens(1))
+    with pytest.raises(GrantRevokedError):
+        asyncio.run(access_tokens(1))
+    assert count_token_calls(control) == 4
+    stored = repo.get(installation_id)
+    assert stored is not None
+    assert stored.grant_revoked_at is not None
 
 
 class _RevokingControl:

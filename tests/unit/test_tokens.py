@@ -48,6 +48,8 @@ class RotatingTokenServer:
     """A refresh endpoint that rotates refresh tokens and rejects any it has seen before."""
 
     def __init__(self) -> None:
+        self.expires_in = 900
+        self.rotates = True
         self.live = {"refresh-0"}
         self.calls: list[str] = []
         self.reuse_detections = 0
@@ -62,10 +64,12 @@ class RotatingTokenServer:
         if refresh_token not in self.live:
             self.reuse_detections += 1
             raise InvalidGrantError("invalid_grant", "refresh token already used", 400)
-        self.live.remove(refresh_token)
         serial = next(self._serial)
+        if not self.rotates:  # RFC 6749 section 6: no new refresh token, the old one stays
+            return Tokens(f"access-{serial}", None, self.expires_in)
+        self.live.remove(refresh_token)
         self.live.add(f"refresh-{serial}")
-        return Tokens(f"access-{serial}", f"refresh-{serial}")
+        return Tokens(f"access-{serial}", f"refresh-{serial}", self.expires_in)
 
 
 @dataclass
@@ -152,9 +156,87 @@ def test_an_expired_token_is_refreshed_once_and_both_tokens_are_stored(world: Wo
 
 
 def test_a_token_inside_the_refresh_margin_is_refreshed(world: World) -> None:
-    world.store().save_oauth_tokens(INSTALLATION, Tokens("access-0", "refresh-0", 30))
+    world.store().save_oauth_tokens(INSTALLATION, Tokens("access-0", "refresh-0", 900))
+    store = world.store(refresh_margin_s=60)
+    world.clock.advance(839)
 
-    assert asyncio.run(world.store(refresh_margin_s=60).access_token(INSTALLATION)) == "access-1"
+    assert asyncio.run(store.access_token(INSTALLATION)) == "access-0"
+    world.clock.advance(2)  # 59 s left
+    assert asyncio.run(store.access_token(INSTALLATION)) == "access-1"
+
+
+@pytest.mark.parametrize("lifetime", [5, 30, 60])
+def test_a_short_lived_token_is_used_for_three_quarters_of_its_life(
+    world: World, lifetime: int
+) -> None:
+    world.server.expires_in = lifetime
+    world.store().save_oauth_tokens(INSTALLATION, Tokens("access-0", "refresh-0", lifetime))
+    store = world.store()
+
+    tokens = []
+    for _ in range(5):  # back to back, all within the first three quarters
+        tokens.append(asyncio.run(store.access_token(INSTALLATION)))
+        world.clock.advance(lifetime * 0.74 / 5)
+
+    assert tokens == ["access-0"] * 5
+    assert world.server.calls == []
+    world.clock.advance(lifetime * 0.02)  # into the last quarter
+    assert asyncio.run(store.access_token(INSTALLATION)) == "access-1"
+    assert asyncio.run(store.access_token(INSTALLATION)) == "access-1"
+    assert len(world.server.calls) == 1
+
+
+def test_concurrent_callers_make_one_refresh_per_expiry_of_a_short_token(world: World) -> None:
+    world.server.expires_in = 30
+    world.store().save_oauth_tokens(INSTALLATION, Tokens("access-0", "refresh-0", 30))
+    stores = [world.store() for _ in range(20)]
+
+    async def everyone() -> set[str]:
+        return set(await asyncio.gather(*(store.access_token(INSTALLATION) for store in stores)))
+
+    for round_ in range(1, 11):
+        world.clock.advance(30)  # the token has expired
+        assert asyncio.run(everyone()) == {f"access-{round_}"}
+        assert len(world.server.calls) == round_
+        assert asyncio.run(everyone()) == {f"access-{round_}"}  # fresh: nobody calls
+        assert len(world.server.calls) == round_
+    assert world.server.reuse_detections == 0
+
+
+def test_a_credential_stored_without_its_lifetime_derives_it(world: World) -> None:
+    """Items written before the lifetime was kept: expires_at - refreshed_at is the lifetime."""
+    world.repo.save_oauth(
+        INSTALLATION,
+        access_token=world.cipher.encrypt_text(INSTALLATION, "access-0"),
+        refresh_token=world.cipher.encrypt_text(INSTALLATION, "refresh-0"),
+        expires_at=world.clock.now + 40,
+    )
+    stored = world.repo.get(INSTALLATION)
+    assert stored is not None
+    assert stored.lifetime_s is None
+    store = world.store()
+
+    world.clock.advance(29)  # 11 s left of 40: more than a quarter
+    assert asyncio.run(store.access_token(INSTALLATION)) == "access-0"
+    world.clock.advance(2)  # 9 s left
+    assert asyncio.run(store.access_token(INSTALLATION)) == "access-1"
+    assert world.server.calls == ["refresh-0"]
+
+
+def test_a_refresh_without_a_new_refresh_token_keeps_the_old_one(world: World) -> None:
+    world.server.rotates = False
+    world.save_expired_grant()
+    start = world.version()
+    store = world.store()
+
+    assert asyncio.run(store.access_token(INSTALLATION)) == "access-1"
+    assert world.stored_refresh_token() == "refresh-0"
+    assert world.version() == start + 1
+    world.clock.advance(900)
+    assert asyncio.run(store.access_token(INSTALLATION)) == "access-2"
+
+    assert world.server.calls == ["refresh-0", "refresh-0"]
+    assert world.stored_refresh_token() == "refresh-0"
 
 
 def test_concurrent_callers_share_one_refresh(world: World) -> None:

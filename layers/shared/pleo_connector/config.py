@@ -33,7 +33,12 @@ class PleoSettings(_FromEnvironment):
     pleo_client_id: str = Field(alias="PLEO_CLIENT_ID", min_length=1)
     pleo_client_secret_id: str = Field(alias="PLEO_CLIENT_SECRET_ID", min_length=1)
     pleo_scopes: str = Field(alias="PLEO_SCOPES", default="")
+    # RFC 9207: the `iss` the authorization server names itself with on the callback. Unset (or
+    # empty): derived from PLEO_AUTH_URL, see `issuer`.
     pleo_issuer: str = Field(alias="PLEO_ISSUER", default="")
+    # Whether a callback without `iss` is refused: true for a server that sends it (RFC 9207
+    # section 2.4), as Pleo's authorization server is configured; false accepts an absent one.
+    pleo_require_iss: bool = Field(alias="PLEO_REQUIRE_ISS", default=True)
     pleo_rate_budget_per_min: int = Field(alias="PLEO_RATE_BUDGET_PER_MIN", default=500, gt=0)
 
     @property
@@ -45,6 +50,18 @@ class PleoSettings(_FromEnvironment):
     def api_base(self) -> str:
         """The API's base URL without a trailing slash."""
         return _base(self.pleo_api_url)
+
+    @property
+    def issuer(self) -> str:
+        """The issuer identifier a callback's `iss` must equal, character for character.
+
+        Derived, it is PLEO_AUTH_URL without a trailing slash: pydantic writes a bare origin as
+        `https://auth.pleo.io/`, while an authorization server names itself `https://auth.pleo.io`
+        (RFC 8414 issuers are URLs without query or fragment; the Pleo emulator, and this app's
+        endpoint paths, treat the auth URL as a base without its slash). A server whose issuer
+        does end in a slash is configured with PLEO_ISSUER, which is used exactly as given.
+        """
+        return self.pleo_issuer or self.auth_base
 
 
 class QueueSettings(_FromEnvironment):

@@ -3,14 +3,16 @@
 Pleo rotates refresh tokens and revokes the whole grant when a used refresh token comes back, so
 at most one process may refresh a grant at a time. Protocol (docs/architecture.md "Token refresh"):
 
-1. Read the credential (consistent read). A fresh access token is used as it is.
+1. Read the credential (consistent read). A fresh access token (more than the refresh margin
+   left, the margin bounded by the token's lifetime) is used as it is.
 2. Otherwise take the lease on the credential item with a conditional update; the update returns
    the item as it is after the lease was taken, which is the re-read: a peer that finished a
    refresh meanwhile shows up there, and its token is used.
 3. Call the token endpoint once, only with at least `refresh_timeout_s + lease_margin_s` of lease
    left, and never longer than `refresh_timeout_s`, so the lease always outlives the call.
-4. Write both rotated tokens and `version + 1`, conditioned on still holding the lease at the
-   version read (fencing), which also releases the lease.
+4. Write both rotated tokens (the old refresh token again when the answer has none: RFC 6749
+   section 6 lets a server not rotate) and `version + 1`, conditioned on still holding the lease
+   at the version read (fencing), which also releases the lease.
 5. Waiters back off with jitter and re-read.
 
 On `invalid_grant` the item is read again: a changed version means a peer won (use its token);
@@ -55,6 +57,9 @@ DEFAULT_REFRESH_TIMEOUT_S = 10.0
 DEFAULT_LEASE_MARGIN_S = 5.0
 DEFAULT_LEASE_TTL_S = 30.0
 DEFAULT_REFRESH_MARGIN_S = 60.0
+# The margin never exceeds this share of the token's lifetime: a 60 s token is used for 45 s, a
+# 5 s one for 3.75 s, instead of looking stale at birth and being refreshed on every call.
+REFRESH_MARGIN_FRACTION = 0.25
 DEFAULT_IDLE_REFRESH_AFTER_S = 14 * 24 * 3600.0
 _BACKOFF_BASE_S = 0.05
 _BACKOFF_CAP_S = 1.0
@@ -68,6 +73,9 @@ class TokenSetLike(Protocol):
 
     @property
     def refresh_token(self) -> str | None: ...
+
+    @property
+    def expires_in(self) -> float: ...
 
     def expires_at(self, now: float) -> float: ...
 
@@ -148,6 +156,7 @@ class TokenStore:
             access_token=self._cipher.encrypt_text(installation_id, token_set.access_token),
             refresh_token=self._cipher.encrypt_text(installation_id, token_set.refresh_token),
             expires_at=token_set.expires_at(self._clock()),
+            lifetime_s=token_set.expires_in,
         )
 
     def save_api_key(self, installation_id: str, key: str) -> None:
@@ -220,7 +229,19 @@ class TokenStore:
     # --- the single-flight refresh ---------------------------------------------------------------
 
     def _needs_refresh(self, credential: StoredCredential, now: float) -> bool:
-        return (credential.expires_at or 0.0) - self._refresh_margin_s <= now
+        return (credential.expires_at or 0.0) - self._refresh_margin(credential) <= now
+
+    def _refresh_margin(self, credential: StoredCredential) -> float:
+        """How long before expiry a token stops being fresh: `refresh_margin_s`, bounded by a
+        share of the token's lifetime."""
+        lifetime = credential.lifetime_s
+        if lifetime is None and None not in (credential.expires_at, credential.refreshed_at):
+            # Written before the lifetime was kept: both are set in the same write, and the write
+            # comes after the token response, so this never exceeds the real lifetime.
+            lifetime = (credential.expires_at or 0.0) - (credential.refreshed_at or 0.0)
+        if lifetime is None:
+            return self._refresh_margin_s
+        return max(0.0, min(self._refresh_margin_s, lifetime * REFRESH_MARGIN_FRACTION))
 
     async def _obtain(
         self, installation_id: str, needs_refresh: Callable[[StoredCredential, float], bool]
@@ -294,6 +315,7 @@ class TokenStore:
                     access_token=self._cipher.encrypt_text(installation_id, token_set.access_token),
                     refresh_token=self._cipher.encrypt_text(installation_id, new_refresh),
                     expires_at=token_set.expires_at(self._clock()),
+                    lifetime_s=token_set.expires_in,
                 )
                 written = True
             except WriteConflictError:

@@ -96,7 +96,7 @@ def test_consent_page_lists_companies_and_approve_redirects_with_code_and_state(
 
     query = callback_query(answer)
     assert query["state"] == ["xyz"]
-    assert "iss" not in query
+    assert query["iss"] == [emulator.url]  # RFC 9207, unless issuer_param is switched off
     tokens = exchange(emulator, query["code"][0], pkce.verifier)
     assert tokens.status_code == 200
     installation = emulator.control.installations()
@@ -208,15 +208,17 @@ def test_scope_outside_the_client_registration_is_refused(emulator: RunningEmula
     assert query["error"] == ["invalid_scope"]
 
 
-def test_auto_approve_redirects_straight_back_and_can_add_iss(emulator: RunningEmulator) -> None:
+def test_auto_approve_redirects_straight_back_and_can_leave_iss_out(
+    emulator: RunningEmulator,
+) -> None:
     other = emulator.control.seed_company("Headless ApS")
     emulator.control.set_auto_approve(True, company_id=other["id"])
-    emulator.control.set_issuer_param(True)
+    emulator.control.set_issuer_param(False)
     pkce = Pkce.generate()
 
     query = callback_query(httpx.get(emulator.control.authorize_url(code_challenge=pkce.challenge)))
 
-    assert query["iss"] == [emulator.url]
+    assert "iss" not in query
     assert exchange(emulator, query["code"][0], pkce.verifier).status_code == 200
     assert [i["company_id"] for i in emulator.control.installations()] == [other["id"]]
 
@@ -366,6 +368,32 @@ def test_refresh_rotates_and_reuse_of_an_old_token_revokes_the_family(
     [grant] = emulator.control.grants()
     assert grant["revoked"] is True
     assert {t["status"] for t in grant["refresh_tokens"]} == {"rotated", "revoked"}
+
+
+def test_refresh_can_leave_the_refresh_token_unrotated(emulator: RunningEmulator) -> None:
+    emulator.control.update_settings(rotate_refresh_tokens=False)
+    first = emulator.control.obtain_tokens()
+
+    answers = [refresh(emulator, first["refresh_token"]) for _ in range(2)]
+
+    assert [answer.status_code for answer in answers] == [200, 200]
+    assert all("refresh_token" not in answer.json() for answer in answers)
+    assert emulator.control.events().get("refresh_token_reuse_detected", 0) == 0
+    [grant] = emulator.control.grants()
+    assert [t["status"] for t in grant["refresh_tokens"]] == ["active"]
+
+
+def test_token_answers_can_leave_expires_in_out_and_vary_the_type(
+    emulator: RunningEmulator,
+) -> None:
+    emulator.control.update_settings(send_expires_in=False, token_type="bearer")
+    tokens = emulator.control.obtain_tokens()
+
+    again = refresh(emulator, tokens["refresh_token"]).json()
+
+    for body in (tokens, again):
+        assert "expires_in" not in body
+        assert body["token_type"] == "bearer"
 
 
 def test_reuse_revokes_only_its_own_family(emulator: RunningEmulator) -> None:

@@ -317,15 +317,19 @@ def record(
     )
 
 
-PLEO_SETTINGS = PleoSettings.model_validate(
-    {
+def pleo_settings(pleo_env: dict[str, str | None] | None = None) -> PleoSettings:
+    """Pleo settings for tests; `pleo_env` changes their environment (None removes a variable)."""
+    environment: dict[str, str | None] = {
         "PLEO_AUTH_URL": ISSUER,
         "PLEO_API_URL": "https://api.pleo.example",
         "PLEO_ISSUER": ISSUER,
         "PLEO_CLIENT_ID": "client",
         "PLEO_CLIENT_SECRET_ID": "secret-id",
+        **(pleo_env or {}),
     }
-)
+    return PleoSettings.model_validate(
+        {name: value for name, value in environment.items() if value is not None}
+    )
 
 
 def web_settings(*, requires_configuration: bool = True) -> WebSettings:
@@ -348,9 +352,10 @@ def oauth_deps(
     tokens: FakeTokens | None = None,
     queue: FakeQueue | None = None,
     requires_configuration: bool = True,
+    pleo_env: dict[str, str | None] | None = None,
 ) -> OAuthInstallDeps:
     return OAuthInstallDeps(
-        pleo_settings=PLEO_SETTINGS,
+        pleo_settings=pleo_settings(pleo_env),
         web_settings=web_settings(requires_configuration=requires_configuration),
         states=states,
         browser_binding=binding,

@@ -1,5 +1,7 @@
 """The OAuth callback's service: strict parsing, and the order of the checks (state first, then
-browser, issuer, Pleo's error, code), with every collaborator faked."""
+browser, issuer, Pleo's error, code), with every collaborator faked.
+
+Callbacks carry `iss` unless a test says otherwise: PLEO_REQUIRE_ISS is on by default."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from tests.unit.connect.fakes import (
 pytestmark = pytest.mark.unit
 
 STATE = "s" * 43
+CODE_CALLBACK = f"state={STATE}&code=c&iss={ISSUER}"
 
 
 @pytest.mark.parametrize(
@@ -46,6 +49,9 @@ STATE = "s" * 43
         "",
         "code=abc",
         "code=abc&state=",
+        f"state={STATE}&code=",
+        f"state={STATE}&code=abc&iss=",
+        f"state={STATE}&error=",
         f"code=abc&state={STATE}&state={STATE}",
         f"code=abc&code=def&state={STATE}",
         f"state={STATE}%0D%0Ax",
@@ -58,6 +64,9 @@ STATE = "s" * 43
         "empty",
         "no state",
         "empty state",
+        "empty code",
+        "empty iss",
+        "empty error",
         "state twice",
         "code twice",
         "CR/LF",
@@ -99,6 +108,7 @@ def setup(
     binding: bool = True,
     exchange_error: Exception | None = None,
     requires_configuration: bool = True,
+    pleo_env: dict[str, str | None] | None = None,
 ) -> tuple[
     OAuthInstallDeps, FakeStates, FakeOAuthClient, FakeInstallationsApi, FakeQueue, FakeTokens
 ]:
@@ -109,6 +119,7 @@ def setup(
     tokens = FakeTokens()
     deps = oauth_deps(
         requires_configuration=requires_configuration,
+        pleo_env=pleo_env,
         states=states,
         binding=FakeBinding(binding),
         oauth=oauth,
@@ -140,9 +151,52 @@ def test_an_error_from_another_issuer_is_refused_as_a_mix_up() -> None:
     assert oauth.exchanges == []
 
 
+def test_a_callback_without_iss_is_refused_when_the_server_sends_it() -> None:
+    deps, states, oauth, _, _, tokens = setup()
+
+    with pytest.raises(IssuerMismatchError) as raised:
+        run(complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), []))
+
+    assert "did not say which server" in raised.value.user_message
+    assert states.consumed == [STATE]
+    assert (oauth.exchanges, tokens.saved) == ([], [])
+
+
+def test_a_callback_without_iss_is_accepted_when_not_required() -> None:
+    deps, _, oauth, *_ = setup(pleo_env={"PLEO_REQUIRE_ISS": "false"})
+
+    run(complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), []))
+
+    assert len(oauth.exchanges) == 1
+
+
+@pytest.mark.parametrize("require_iss", ["true", "false"])
+@pytest.mark.parametrize(
+    "iss",
+    [f"{ISSUER}/", ISSUER.upper(), f"{ISSUER}:443", f"{ISSUER}/oauth"],
+    ids=["trailing slash", "other case", "explicit port", "longer path"],
+)
+def test_the_issuer_is_compared_exactly(iss: str, require_iss: str) -> None:
+    deps, _, oauth, *_ = setup(pleo_env={"PLEO_REQUIRE_ISS": require_iss})
+    query = f"state={STATE}&code=c&iss={iss}"
+
+    with pytest.raises(IssuerMismatchError):
+        run(complete_oauth_install(deps, CallbackParams.parse(query), []))
+
+    assert oauth.exchanges == []
+
+
+def test_without_pleo_issuer_the_auth_urls_origin_is_expected() -> None:
+    deps, _, oauth, *_ = setup(pleo_env={"PLEO_ISSUER": None, "PLEO_AUTH_URL": f"{ISSUER}/"})
+
+    run(complete_oauth_install(deps, CallbackParams.parse(CODE_CALLBACK), []))
+
+    assert len(oauth.exchanges) == 1
+
+
 def test_pleos_error_is_reported_and_nothing_is_exchanged() -> None:
     deps, _, oauth, *_ = setup()
-    query = f"state={STATE}&error=access_denied&error_description=no&iss={ISSUER}/"
+    query = f"state={STATE}&error=access_denied&error_description=no&iss={ISSUER}"
 
     with pytest.raises(AuthorizationDeniedError) as raised:
         run(complete_oauth_install(deps, CallbackParams.parse(query), []))
@@ -155,7 +209,7 @@ def test_a_refused_code_stores_nothing() -> None:
     deps, _, oauth, api, queue, tokens = setup(exchange_error=InvalidGrantError("invalid_grant"))
 
     with pytest.raises(GrantExchangeError):
-        run(complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), []))
+        run(complete_oauth_install(deps, CallbackParams.parse(CODE_CALLBACK), []))
 
     assert len(oauth.exchanges) == 1
     assert (tokens.saved, queue.sent, api.updates) == ([], [], [])
@@ -165,7 +219,11 @@ def test_the_exchange_uses_the_stored_verifier_and_redirect_uri() -> None:
     deps, _, oauth, _, queue, tokens = setup()
 
     outcome = run(
-        complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=the-code"), [])
+        complete_oauth_install(
+            deps,
+            CallbackParams.parse(f"state={STATE}&code=the-code&iss={ISSUER}"),
+            [],
+        )
     )
 
     assert oauth.exchanges == [("the-code", "v" * 43, "https://app.example/oauth/callback")]
@@ -177,7 +235,7 @@ def test_the_exchange_uses_the_stored_verifier_and_redirect_uri() -> None:
 def test_without_configuration_an_authorized_installation_starts_its_first_sync() -> None:
     deps, _, _, api, queue, _ = setup(requires_configuration=False)
 
-    outcome = run(complete_oauth_install(deps, CallbackParams.parse(f"state={STATE}&code=c"), []))
+    outcome = run(complete_oauth_install(deps, CallbackParams.parse(CODE_CALLBACK), []))
 
     assert api.updates == [("PENDING_INTEGRATION", {"kept": {"by": "someone else"}})]
     assert outcome.status == InstallationStatus.PENDING_INTEGRATION

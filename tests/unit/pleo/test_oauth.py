@@ -17,7 +17,13 @@ from pleo_connector.pleo.errors import (
     InvalidGrantError,
     OAuthError,
 )
-from pleo_connector.pleo.oauth import OAuthClient, PkcePair, TokenSet, build_authorize_url
+from pleo_connector.pleo.oauth import (
+    DEFAULT_EXPIRES_IN_S,
+    OAuthClient,
+    PkcePair,
+    TokenSet,
+    build_authorize_url,
+)
 from tests.unit.pleo.conftest import Recorder
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
@@ -152,6 +158,46 @@ async def test_refresh_sends_the_refresh_grant() -> None:
     assert token_set.access_token == "a2"
 
 
+async def test_a_refresh_answer_without_a_refresh_token_keeps_the_old_one() -> None:
+    """RFC 6749 section 6: a server that does not rotate leaves the refresh token out."""
+    recorder = Recorder([httpx.Response(200, json=tokens(refresh_token=None))])
+
+    token_set = await oauth(recorder).refresh(REFRESH)
+
+    assert (token_set.access_token, token_set.refresh_token) == ("access-1", None)
+
+
+async def test_a_refresh_answer_with_an_empty_refresh_token_is_malformed() -> None:
+    recorder = Recorder([httpx.Response(200, json=tokens(refresh_token=""))])
+
+    with pytest.raises(OAuthError) as caught:
+        await oauth(recorder).refresh(REFRESH)
+
+    assert caught.value.error == "invalid_response"
+
+
+@pytest.mark.parametrize("grant", ["authorization_code", "refresh_token"])
+async def test_without_expires_in_the_token_lives_the_documented_default(grant: str) -> None:
+    recorder = Recorder([httpx.Response(200, json=tokens(expires_in=None))])
+    client = oauth(recorder)
+
+    if grant == "authorization_code":
+        token_set = await client.exchange_code(CODE, VERIFIER, REDIRECT)
+    else:
+        token_set = await client.refresh(REFRESH)
+
+    assert token_set.expires_in == DEFAULT_EXPIRES_IN_S == 300
+
+
+@pytest.mark.parametrize("token_type", ["Bearer", "bearer", "BEARER", "bEaReR"])
+async def test_the_token_type_is_read_in_any_case(token_type: str) -> None:
+    recorder = Recorder([httpx.Response(200, json=tokens(token_type=token_type))])
+
+    token_set = await oauth(recorder).refresh(REFRESH)
+
+    assert token_set.token_type == "Bearer"
+
+
 def test_token_endpoint_can_be_configured() -> None:
     client = OAuthClient(AUTH_URL, CLIENT_ID, CLIENT_SECRET, token_endpoint="https://x.test/t")
 
@@ -201,7 +247,6 @@ async def test_rfc_6749_errors_are_parsed(
     [
         httpx.Response(200, json=tokens(access_token=None)),
         httpx.Response(200, json=tokens(refresh_token=None)),
-        httpx.Response(200, json=tokens(expires_in=None)),
         httpx.Response(200, json=tokens(expires_in="soon")),
         httpx.Response(200, json=tokens(expires_in=-5)),
         httpx.Response(200, json=tokens(access_token="")),

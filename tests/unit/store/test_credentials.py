@@ -156,3 +156,33 @@ def test_idle_grants_are_listed_oldest_first_without_api_keys(
 
     assert list(repo.iter_idle_grants(clock.now - 50)) == ["b-older", "a-newer"]
     assert list(repo.iter_idle_grants(clock.now - 150)) == ["b-older"]
+
+
+def test_a_tokens_lifetime_is_kept_and_never_outlives_its_token(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    repo = CredentialRepository(table, clock=clock)
+    saved = repo.save_oauth(
+        "inst-1", access_token=b"a1", refresh_token=b"r1", expires_at=clock.now + 30, lifetime_s=30
+    )
+    assert saved.lifetime_s == 30
+    lease = repo.acquire_lease("inst-1", "me", now=clock.now, until=clock.now + 30)
+    assert lease.credential is not None
+
+    refreshed = repo.complete_refresh(
+        "inst-1",
+        owner="me",
+        expected_version=lease.credential.version,
+        access_token=b"a2",
+        refresh_token=b"r2",
+        expires_at=clock.now + 5,
+        lifetime_s=5,
+    )
+    assert refreshed.lifetime_s == 5
+    # A write that does not know the lifetime removes the old one, as does an API key.
+    assert (
+        repo.save_oauth("inst-1", access_token=b"a", refresh_token=b"r", expires_at=0).lifetime_s
+        is None
+    )
+    repo.save_oauth("inst-1", access_token=b"a", refresh_token=b"r", expires_at=0, lifetime_s=9)
+    assert repo.save_api_key("inst-1", api_key=b"k").lifetime_s is None

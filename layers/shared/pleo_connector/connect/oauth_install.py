@@ -40,6 +40,8 @@ STATE_TTL_S = 600
 MAX_QUERY_CHARS = 8192
 MAX_VALUE_CHARS = 2048
 CALLBACK_PARAMETERS = frozenset({"code", "state", "error", "error_description", "error_uri", "iss"})
+# Present but empty, these are malformed rather than absent (only the prose parts may be blank).
+NON_EMPTY_PARAMETERS = frozenset({"code", "state", "error", "iss"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,8 @@ class CallbackParams:
 
     @classmethod
     def parse(cls, raw_query: str | None) -> CallbackParams:
-        """Read the callback's query strictly: bounded, printable ASCII, each parameter once."""
+        """Read the callback's query strictly: bounded, printable ASCII, each parameter once, and
+        none but the description and URI empty."""
         raw = raw_query or ""
         if len(raw) > MAX_QUERY_CHARS:
             raise BadCallbackError("The sign-in answer was too long to be genuine.")
@@ -74,14 +77,16 @@ class CallbackParams:
                 raise BadCallbackError(f"The sign-in answer repeats '{name}'.")
             if len(value) > MAX_VALUE_CHARS or not _printable_ascii(value, name):
                 raise BadCallbackError(f"The sign-in answer has a malformed '{name}'.")
+            if not value and name in NON_EMPTY_PARAMETERS:
+                raise BadCallbackError(f"The sign-in answer has an empty '{name}'.")
             values[name] = value
-        state = values.get("state", "")
-        if not state:
+        state = values.get("state")
+        if state is None:
             raise BadCallbackError("The sign-in answer has no state.")
         return cls(
             state=state,
-            code=values.get("code") or None,
-            error=values.get("error") or None,
+            code=values.get("code"),
+            error=values.get("error"),
             error_description=values.get("error_description") or None,
             iss=values.get("iss"),
         )
@@ -172,9 +177,14 @@ async def complete_oauth_install(
         raise StateRejectedError(
             "The sign-in did not come back to the browser that started it."
         ) from None
-    # RFC 9207: an answer from another authorization server is refused, an error one too.
-    expected_issuer = deps.pleo_settings.pleo_issuer.rstrip("/")
-    if params.iss is not None and params.iss.rstrip("/") != expected_issuer:
+    # RFC 9207: an answer from another authorization server is refused, an error one too. The
+    # issuer is compared as an exact string (section 2.4: no normalisation), and an answer
+    # without one is refused from a server that sends it.
+    settings = deps.pleo_settings
+    if params.iss is None:
+        if settings.pleo_require_iss:
+            raise IssuerMismatchError("The sign-in answer did not say which server it came from.")
+    elif params.iss != settings.issuer:
         raise IssuerMismatchError("The sign-in answer came from an unexpected server.")
     if params.error:
         raise AuthorizationDeniedError(params.error, params.error_description)

@@ -35,6 +35,10 @@ AUTHORIZE_PATH = "/oauth/authorize"
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
 PKCE_METHOD = "S256"
 DEFAULT_TOKEN_TIMEOUT_S = 10.0
+# RFC 6749 makes `expires_in` only RECOMMENDED. Without it the token is taken to live 5 minutes:
+# short enough that a server with short-lived tokens sees few calls with an expired one, long
+# enough that the token store does not refresh on every call.
+DEFAULT_EXPIRES_IN_S = 300
 
 
 def _b64url(data: bytes) -> str:
@@ -96,10 +100,13 @@ def build_authorize_url(
 
 @dataclass(frozen=True)
 class TokenSet:
-    """A token response that has every field it needs; tokens are left out of `repr`."""
+    """A token response that has every field it needs; tokens are left out of `repr`.
+
+    `refresh_token` is None only in a refresh answer from a server that does not rotate (RFC 6749
+    section 6): the token store then keeps the one it has."""
 
     access_token: str = field(repr=False)
-    refresh_token: str = field(repr=False)
+    refresh_token: str | None = field(repr=False)
     expires_in: int
     token_type: str = "Bearer"  # noqa: S105 - a token type, not a secret
     scope: str | None = None
@@ -156,7 +163,8 @@ class OAuthClient:
             await self._http.aclose()
 
     async def exchange_code(self, code: str, code_verifier: str, redirect_uri: str) -> TokenSet:
-        """Trade an authorization code (and its PKCE verifier) for tokens."""
+        """Trade an authorization code (and its PKCE verifier) for tokens. The answer must carry
+        a refresh token: without one the grant could not outlive its first access token."""
         return await self._token_request(
             {
                 "grant_type": "authorization_code",
@@ -169,7 +177,9 @@ class OAuthClient:
         )
 
     async def refresh(self, refresh_token: str) -> TokenSet:
-        """Trade a refresh token for new tokens (Pleo rotates the refresh token too)."""
+        """Trade a refresh token for new tokens. Pleo rotates the refresh token too; a server that
+        does not may leave it out of the answer (RFC 6749 section 6): then `refresh_token` is
+        None and the old one stays valid."""
         return await self._token_request(
             {"grant_type": "refresh_token", "refresh_token": refresh_token},
             "refresh_token",
@@ -201,7 +211,7 @@ class OAuthClient:
         hidden = (*secret_values, self._client_secret)
         if response.status_code != 200:
             raise _error_of(response, hidden)
-        return _token_set_of(response, hidden)
+        return _token_set_of(response, hidden, needs_refresh_token=grant == "authorization_code")
 
 
 def _json_object(response: httpx.Response) -> dict[str, object] | None:
@@ -239,8 +249,12 @@ def _error_of(response: httpx.Response, hidden: tuple[str, ...]) -> OAuthError:
     return OAuthError(error, description, status)
 
 
-def _token_set_of(response: httpx.Response, hidden: tuple[str, ...]) -> TokenSet:
-    """A complete TokenSet, or OAuthError: never half of one."""
+def _token_set_of(
+    response: httpx.Response, hidden: tuple[str, ...], *, needs_refresh_token: bool
+) -> TokenSet:
+    """A complete TokenSet, or OAuthError: never half of one. Lenient only where RFC 6749 section
+    5.1 is: `expires_in` may be absent, `token_type` is case-insensitive, and a refresh answer
+    may omit the refresh token."""
     payload = _json_object(response)
     if payload is None:
         raise OAuthError("invalid_response", "the token response is not a JSON object", 200)
@@ -251,22 +265,24 @@ def _token_set_of(response: httpx.Response, hidden: tuple[str, ...]) -> TokenSet
     expires_in = payload.get("expires_in")
     token_type = payload.get("token_type", "Bearer")
     scope = payload.get("scope")
-    missing = [
-        name
-        for name, value in (("access_token", access_token), ("refresh_token", refresh_token))
-        if not isinstance(value, str) or not value
-    ]
+    missing = []
+    if not isinstance(access_token, str) or not access_token:
+        missing.append("access_token")
+    # Left out of a refresh answer, the refresh token was not rotated: the caller keeps its own.
+    left_out = refresh_token is None and not needs_refresh_token
+    if not left_out and (not isinstance(refresh_token, str) or not refresh_token):
+        missing.append("refresh_token")
     if missing:
         raise OAuthError("invalid_response", f"the token response lacks {', '.join(missing)}", 200)
-    lifetime = _positive_int(expires_in)
+    lifetime = DEFAULT_EXPIRES_IN_S if expires_in is None else _positive_int(expires_in)
     if lifetime is None:
         raise OAuthError("invalid_response", "the token response has no valid expires_in", 200)
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         raise OAuthError("invalid_response", "the token type is not Bearer", 200)
-    assert isinstance(access_token, str) and isinstance(refresh_token, str)  # noqa: PT018
+    assert isinstance(access_token, str)
     return TokenSet(
         access_token=access_token,
-        refresh_token=refresh_token,
+        refresh_token=refresh_token if isinstance(refresh_token, str) else None,
         expires_in=lifetime,
         token_type="Bearer",  # noqa: S106 - a token type
         scope=scope if isinstance(scope, str) else None,

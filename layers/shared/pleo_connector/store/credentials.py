@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from pleo_connector.store.dynamodb import (
     SCHEDULABLE_INDEX,
@@ -46,6 +47,8 @@ class StoredCredential:
     refresh_token: bytes | None = None  # ciphertext
     api_key: bytes | None = None  # ciphertext
     expires_at: float | None = None
+    # The access token's lifetime as issued (expires_in): None on items written before it was kept.
+    lifetime_s: float | None = None
     refreshed_at: float | None = None
     lease_owner: str | None = None
     lease_until: float | None = None
@@ -78,21 +81,29 @@ class CredentialRepository:
         return None if item is None else _credential_from_item(item)
 
     def save_oauth(
-        self, installation_id: str, *, access_token: bytes, refresh_token: bytes, expires_at: float
+        self,
+        installation_id: str,
+        *,
+        access_token: bytes,
+        refresh_token: bytes,
+        expires_at: float,
+        lifetime_s: float | None = None,
     ) -> StoredCredential:
         """Store a new grant's tokens (install or reconnect). Clears any lease and revocation mark,
         and bumps the version so a refresh of the old grant still in flight cannot land."""
         now = self._clock()
+        set_lifetime, remove_lifetime, lifetime_values = _lifetime_update(lifetime_s)
         item = self._table.update(
             _key(installation_id),
             update=(
                 "SET installation_id = :id, kind = :kind, access_token = :access, "
                 "refresh_token = :refresh, expires_at = :expires_at, refreshed_at = :now, "
-                "version = if_not_exists(version, :zero) + :one, "
+                f"{set_lifetime}version = if_not_exists(version, :zero) + :one, "
                 "schedule_pk = :idle_pk, schedule_sk = :idle_sk "
-                f"REMOVE api_key, grant_revoked_at, {_LEASE_FIELDS}"
+                f"REMOVE api_key, grant_revoked_at, {remove_lifetime}{_LEASE_FIELDS}"
             ),
             values={
+                **lifetime_values,
                 ":id": s(installation_id),
                 ":kind": s(AuthMethod.OAUTH),
                 ":access": b(access_token),
@@ -113,7 +124,7 @@ class CredentialRepository:
             update=(
                 "SET installation_id = :id, kind = :kind, api_key = :key, refreshed_at = :now, "
                 "version = if_not_exists(version, :zero) + :one "
-                "REMOVE access_token, refresh_token, expires_at, grant_revoked_at, "
+                "REMOVE access_token, refresh_token, expires_at, lifetime_s, grant_revoked_at, "
                 f"{_LEASE_FIELDS}, {_IDLE_FIELDS}"
             ),
             values={
@@ -157,19 +168,22 @@ class CredentialRepository:
         access_token: bytes,
         refresh_token: bytes,
         expires_at: float,
+        lifetime_s: float | None = None,
     ) -> StoredCredential:
         """Write both rotated tokens and release the lease, only if `owner` still holds the lease
         at `expected_version`. Raises WriteConflictError otherwise."""
         now = self._clock()
+        set_lifetime, remove_lifetime, lifetime_values = _lifetime_update(lifetime_s)
         item = self._table.update(
             _key(installation_id),
             update=(
                 "SET access_token = :access, refresh_token = :refresh, expires_at = :expires_at, "
-                "refreshed_at = :now, version = version + :one, schedule_sk = :idle_sk "
-                f"REMOVE {_LEASE_FIELDS}"
+                f"{set_lifetime}refreshed_at = :now, version = version + :one, "
+                f"schedule_sk = :idle_sk REMOVE {remove_lifetime}{_LEASE_FIELDS}"
             ),
             condition="lease_owner = :owner AND version = :expected",
             values={
+                **lifetime_values,
                 ":access": b(access_token),
                 ":refresh": b(refresh_token),
                 ":expires_at": n(expires_at),
@@ -239,6 +253,14 @@ def _epoch_key(moment: float) -> str:
     return f"{max(0, int(moment)):012d}"
 
 
+def _lifetime_update(lifetime_s: float | None) -> tuple[str, str, dict[str, Any]]:
+    """The SET part, the REMOVE part and the values that write a token's lifetime: an unknown one
+    is removed, so a new token never inherits the lifetime of the one it replaces."""
+    if lifetime_s is None:
+        return "", "lifetime_s, ", {}
+    return "lifetime_s = :lifetime, ", "", {":lifetime": n(lifetime_s)}
+
+
 def _key(installation_id: str) -> Key:
     return {"pk": s(f"INST#{installation_id}"), "sk": s("CRED")}
 
@@ -252,6 +274,7 @@ def _credential_from_item(item: Item) -> StoredCredential:
         refresh_token=get_b(item, "refresh_token"),
         api_key=get_b(item, "api_key"),
         expires_at=get_n(item, "expires_at"),
+        lifetime_s=get_n(item, "lifetime_s"),
         refreshed_at=get_n(item, "refreshed_at"),
         lease_owner=get_s(item, "lease_owner"),
         lease_until=get_n(item, "lease_until"),
