@@ -48,6 +48,8 @@ from local.invoker import (
     load_overrides,
     world_environment_builder,
 )
+from local.pleo_emulator.control_client import EmulatorControl
+from local.pleo_emulator.state import DEFAULT_CLIENT_ID
 from local.resources import LocalResources, create_all, load_template
 from local.scheduler import Schedule, Scheduler, schedules
 from local.services import (
@@ -263,34 +265,11 @@ def start_backing(
     return Backing(services[0].url, services[1].url, emulator_url, resources, services)
 
 
-def emulator_control(
-    emulator_url: str,
-    method: str,
-    path: str,
-    body: dict[str, Any] | None = None,
-    timeout: float = 30,
-) -> Any:
-    """One call to the Pleo emulator's JSON control API (`/_emulator{path}`)."""
-    request = urllib.request.Request(  # noqa: S310 - loopback only
-        f"{emulator_url}/_emulator{path}",
-        data=json.dumps(body).encode("utf-8") if body is not None else None,
-        headers={"Content-Type": "application/json"},
-        method=method,
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback
-        text = response.read().decode("utf-8")
-    return json.loads(text) if text else None
-
-
 def register_local_client(emulator_url: str, api_url: str) -> None:
     """Register the app's OAuth client with the redirect URI of this world's API port (the
     emulator's default names port 3000; an exact match is required)."""
-    emulator_control(
-        emulator_url,
-        "POST",
-        "/clients",
-        {"client_id": "local-client", "redirect_uris": [f"{api_url}/oauth/callback"]},
-        timeout=10,
+    EmulatorControl(emulator_url).register_client(
+        DEFAULT_CLIENT_ID, redirect_uris=[f"{api_url}/oauth/callback"]
     )
 
 
