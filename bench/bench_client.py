@@ -71,9 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv if argv is not None else [])
     _ensure_paths()
 
+    from local.pleo_emulator.control_client import EmulatorControl
     from local.pleo_emulator.launcher import start_pleo_emulator
     from local.services import free_port
-    from tests.support.emulator import EmulatorControl
 
     with tempfile.TemporaryDirectory(prefix="bench-client-") as logs:
         service = start_pleo_emulator(free_port(), Path(logs))

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from multiprocessing.sharedctypes import Synchronized
     from multiprocessing.synchronize import Barrier
 
+    from local.pleo_emulator.control_client import EmulatorControl
     from pleo_connector.crypto import CredentialCipher
     from pleo_connector.store.credentials import CredentialRepository
     from pleo_connector.store.dynamodb import DynamoTable
@@ -278,7 +279,8 @@ def race_once(
 ) -> RaceRecord:
     """Give a fresh installation an expired credential from a real grant, race, and count.
 
-    `control` is tests.support.emulator.EmulatorControl (the emulator's control API).
+    `control` is local.pleo_emulator.control_client.EmulatorControl, or anything with its
+    obtain_tokens, events, clear_request_log and request_log.
     """
     _ensure_paths()
     from pleo_connector.pleo.oauth import TokenSet
@@ -314,18 +316,15 @@ def count_token_calls(control: Any) -> int:
 
 
 @contextlib.contextmanager
-def local_world(log_dir: Path) -> Iterator[tuple[RaceEndpoints, Any]]:
+def local_world(log_dir: Path) -> Iterator[tuple[RaceEndpoints, EmulatorControl]]:
     """DynamoDB Local, moto's server and the Pleo emulator on free ports, with the template's
     resources; yields the endpoints and the emulator's control client."""
     _ensure_paths()
+    from local.pleo_emulator.control_client import EmulatorControl
     from local.pleo_emulator.launcher import start_pleo_emulator
+    from local.pleo_emulator.state import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
     from local.resources import create_all
     from local.services import free_port, start_dynamodb_local, start_moto_server
-    from tests.support.emulator import (
-        DEFAULT_CLIENT_ID,
-        DEFAULT_CLIENT_SECRET,
-        EmulatorControl,
-    )
 
     services = []
     try:

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from local.function_spec import FunctionSpec
 from local.functions import load_function_specs
 from local.invoker import Invocation, Invoker
+from local.pleo_emulator.control_client import EmulatorControl
 from local.resources import LocalResources
 from local.services import LOCAL_REGION
 from local.world import (
@@ -33,7 +34,6 @@ from local.world import (
     WorldConfig,
     common_arguments,
     config_from,
-    emulator_control,
     environment_builder,
     group_alive,
     pid_alive,
@@ -257,13 +257,11 @@ class Browser:
         return _answer(self._opener, request)
 
 
-def _control(
-    context: DemoContext, method: str, path: str, body: dict[str, Any] | None = None
-) -> Any:
-    """The emulator's control API (JSON)."""
+def _emulator(context: DemoContext) -> EmulatorControl:
+    """The emulator's control API."""
     if context.emulator_url is None:
         raise DemoFailure("the Pleo emulator is not running")
-    return emulator_control(context.emulator_url, method, path, body)
+    return EmulatorControl(context.emulator_url, timeout=30)
 
 
 def _location(answer: HttpAnswer) -> str:
@@ -329,7 +327,7 @@ def _configure(context: DemoContext, browser: Browser) -> list[str]:
 
 
 def step_oauth_install(context: DemoContext) -> list[str]:
-    _control(context, "PUT", "/settings", {"auto_approve": True})
+    _emulator(context).update_settings(auto_approve=True)
     browser = Browser()
     start = browser.request("GET", f"{context.api_url}/oauth/start")
     authorize = _location(start)
@@ -341,16 +339,15 @@ def step_oauth_install(context: DemoContext) -> list[str]:
     landing = _location(done)
     lines.append(f"GET /oauth/callback -> {done.status} to {landing}: tokens stored encrypted")
     lines.extend(_configure(context, browser))
-    statuses = [item["status"] for item in _control(context, "GET", "/installations")]
+    statuses = [item["status"] for item in _emulator(context).installations()]
     lines.append(f"the installation in Pleo (the emulator): {', '.join(statuses)}")
     return lines
 
 
 def step_api_key_install(context: DemoContext) -> list[str]:
-    company = _control(context, "POST", "/companies", {"name": "Second Company A/S"})
-    issued = _control(
-        context, "POST", "/api-keys", {"company_id": company["id"], "client_id": "local-client"}
-    )
+    emulator = _emulator(context)
+    company = emulator.seed_company("Second Company A/S")
+    api_key = emulator.issue_api_key(company["id"])
     browser = Browser()
     form = browser.request("GET", f"{context.api_url}/install/api-key")
     if form.status != 200:
@@ -364,7 +361,7 @@ def step_api_key_install(context: DemoContext) -> list[str]:
     installed = browser.request(
         "POST",
         f"{context.api_url}/install/api-key",
-        {"csrf_token": _csrf_token(form.body), "api_key": issued["api_key"]},
+        {"csrf_token": _csrf_token(form.body), "api_key": api_key},
     )
     lines.append(
         f"the key the emulator issued for {company['name']} -> {installed.status} to "
@@ -376,7 +373,7 @@ def step_api_key_install(context: DemoContext) -> list[str]:
 
 
 def step_scheduled_sync(context: DemoContext) -> list[str]:
-    expected = len(_control(context, "GET", "/installations"))
+    expected = len(_emulator(context).installations())
     asked_at = time.time()
     os.kill(context.world_pid, signal.SIGUSR1)
     entry = context.wait_for_activity(

@@ -260,25 +260,6 @@ def start_backing(
     return Backing(services[0].url, services[1].url, emulator_url, resources, services)
 
 
-def emulator_control(
-    emulator_url: str,
-    method: str,
-    path: str,
-    body: dict[str, Any] | None = None,
-    timeout: float = 30,
-) -> Any:
-    """One call to the Pleo emulator's JSON control API (`/_emulator{path}`)."""
-    request = urllib.request.Request(  # noqa: S310 - loopback only
-        f"{emulator_url}/_emulator{path}",
-        data=json.dumps(body).encode("utf-8") if body is not None else None,
-        headers={"Content-Type": "application/json"},
-        method=method,
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback
-        text = response.read().decode("utf-8")
-    return json.loads(text) if text else None
-
-
 def oauth_callback_url(config: WorldConfig) -> str:
     """The app's OAuth redirect URI in this world: the emulator starts with it (its default
     names port 3000, and an exact match is required) and keeps it across resets."""
