@@ -50,7 +50,7 @@ def test_the_placeholder_reader_streams_its_dimensions_and_nothing_else() -> Non
 
     with adapter.open_reader(settings) as reader:
         groups = [group.code for group in reader.tag_groups()]
-        rest = [*reader.tax_codes(), *reader.vendors(), *reader.accounts()]
+        rest = [*reader.tags(), *reader.tax_codes(), *reader.vendors(), *reader.accounts()]
 
     assert groups == [code for code, _ in adapter.offered_tag_groups(settings)]
     assert rest == []

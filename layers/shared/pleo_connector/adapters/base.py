@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from pleo_connector.adapters.records import (
     SourceAccount,
+    SourceTag,
     SourceTagGroup,
     SourceTaxCode,
     SourceVendor,
@@ -35,6 +36,8 @@ class SourceReader(Protocol):
     ) -> None: ...
 
     def tag_groups(self) -> Iterator[SourceTagGroup]: ...
+
+    def tags(self) -> Iterator[SourceTag]: ...
 
     def tax_codes(self) -> Iterator[SourceTaxCode]: ...
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
 from pleo_connector.adapters.records import (
     SourceAccount,
+    SourceTag,
     SourceTagGroup,
     SourceTaxCode,
     SourceVendor,
@@ -77,6 +78,9 @@ class PlaceholderReader:
     def tag_groups(self) -> Iterator[SourceTagGroup]:
         for code, name in PLACEHOLDER_DIMENSIONS:
             yield SourceTagGroup(code=code, name=name)
+
+    def tags(self) -> Iterator[SourceTag]:
+        yield from ()
 
     def tax_codes(self) -> Iterator[SourceTaxCode]:
         yield from ()

@@ -1,41 +1,62 @@
-"""The records a reader yields: the four kinds of master data, as the accounting system has them.
+"""The records a reader yields: the four kinds of master data, as the accounting system has them,
+with what Pleo's writes need.
 
-They are the minimum the settings page needs today; the sync engine widens them with what Pleo's
-writes need.
+Values are as the accounting system has them (a reader checks only the shape of its own format).
+What Pleo would refuse (an empty code, a name too long, a rate out of range) and duplicates are
+reported by the planner per record, not raised, so one bad record never stops a run.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
 
 
-@dataclass(frozen=True, slots=True)
-class SourceTag:
-    code: str
-    name: str
-    archived: bool = False
+class TaxCodeKind(StrEnum):
+    """How a tax code's rate applies (Pleo's `TaxCodeType`)."""
+
+    INCLUSIVE = "inclusive"
+    EXCLUSIVE = "exclusive"
+    REVERSE = "reverse"
 
 
 @dataclass(frozen=True, slots=True)
 class SourceTagGroup:
+    """A dimension of the accounting system (departments, projects, jobs...). Its tags come from
+    `SourceReader.tags()`, each naming its group, so a group of 100,000 tags still streams."""
+
     code: str
     name: str
     archived: bool = False
-    tags: tuple[SourceTag, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTag:
+    group_code: str
+    code: str
+    name: str
+    archived: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class SourceTaxCode:
     code: str
     name: str
-    rate: str | None = None
+    rate: Decimal  # a fraction: 0.25 is 25 %
+    kind: TaxCodeKind = TaxCodeKind.INCLUSIVE
     archived: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class SourceVendor:
-    code: str
+    external_id: str
     name: str
+    currency: str  # ISO 4217
+    code: str | None = None
+    country: str | None = None  # ISO 3166-1 alpha-2
+    registration_number: str | None = None
+    tax_registration_number: str | None = None
     archived: bool = False
 
 
@@ -44,4 +65,5 @@ class SourceAccount:
     external_id: str
     name: str
     code: str | None = None
+    tax_code: str | None = None  # the code of one of the source's tax codes
     archived: bool = False

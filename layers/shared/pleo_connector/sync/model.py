@@ -1,0 +1,97 @@
+"""The sync engine's shared types: what is compared, what the planner decides, what a run reports.
+
+Both sides are reduced to `Entry`s, keyed the way Pleo's guidance matches records: by `code`,
+case-insensitively (tag groups, tags within their group, tax codes), and by `externalId` for vendors
+and accounts. `values` holds exactly the fields this app writes, normalised so that equal means
+"no write needed". The planner (`sync.planner.plan_sync`) is pure; the applier
+(`sync.applier`) is the only part that writes to Pleo.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Kind(StrEnum):
+    """The kinds of record, in the order a run applies them (a tag needs its group, an account
+    may name a tax code)."""
+
+    TAG_GROUP = "tag_group"
+    TAG = "tag"
+    TAX_CODE = "tax_code"
+    VENDOR = "vendor"
+    ACCOUNT = "account"
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    ARCHIVE = "archive"
+    UNARCHIVE = "unarchive"
+    ADOPT = "adopt"  # a record a person made in Pleo whose key the source has: owned from now on
+
+
+def match_key(code: str) -> str:
+    """The key two codes (or external ids) match by: case-insensitive, surrounding space ignored."""
+    return code.strip().casefold()
+
+
+def tag_key(group_code: str, code: str) -> str:
+    """A tag's key: its group's key and its own (codes are unique within a group only)."""
+    return f"{match_key(group_code)}\x1f{match_key(code)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One record of either side, reduced to what the comparison needs.
+
+    `pleo_id` is set for Pleo's side; `parent` is a tag's group key. `values` are the fields this
+    app writes (name, code, rate...), `archived` is kept apart because it has its own actions.
+    """
+
+    kind: Kind
+    key: str
+    values: Mapping[str, Any]
+    archived: bool = False
+    pleo_id: str | None = None
+    parent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One write the plan asks for. `values` are the source's (for CREATE and UPDATE), `pleo_id`
+    the record's in Pleo (for every action but CREATE)."""
+
+    kind: Kind
+    action: Action
+    key: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    pleo_id: str | None = None
+    parent: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordProblem:
+    """A source record the plan leaves out, with why, in words a customer can act on."""
+
+    kind: Kind
+    reference: str  # the record's code or external id, as the source has it
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    changes: tuple[Change, ...] = ()
+    problems: tuple[RecordProblem, ...] = ()
+
+    @property
+    def has_writes(self) -> bool:
+        """ADOPT alone writes nothing to Pleo (ownership is this app's own record)."""
+        return any(change.action is not Action.ADOPT for change in self.changes)
+
+    def counts(self) -> dict[tuple[Kind, Action], int]:
+        return dict(Counter((change.kind, change.action) for change in self.changes))
