@@ -75,6 +75,25 @@ class SyncOutcome(StrEnum):
     FRESH = "fresh"
 
 
+class Kind(StrEnum):
+    """The kinds of record, in the order a run applies them (a tag needs its group, an account
+    may name a tax code)."""
+
+    TAG_GROUP = "tag_group"
+    TAG = "tag"
+    TAX_CODE = "tax_code"
+    VENDOR = "vendor"
+    ACCOUNT = "account"
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    ARCHIVE = "archive"
+    UNARCHIVE = "unarchive"
+    ADOPT = "adopt"  # a record a person made in Pleo whose key the source has: owned from now on
+
+
 class UnknownStoredValueError(ConnectorError):
     """A stored item holds a value this version of the app does not know: a bug or a newer
     writer, never something to paper over with a default."""

@@ -12,27 +12,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
+from pleo_connector.vocabulary import Action, Kind
 
-class Kind(StrEnum):
-    """The kinds of record, in the order a run applies them (a tag needs its group, an account
-    may name a tax code)."""
-
-    TAG_GROUP = "tag_group"
-    TAG = "tag"
-    TAX_CODE = "tax_code"
-    VENDOR = "vendor"
-    ACCOUNT = "account"
-
-
-class Action(StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    ARCHIVE = "archive"
-    UNARCHIVE = "unarchive"
-    ADOPT = "adopt"  # a record a person made in Pleo whose key the source has: owned from now on
+__all__ = ["Action", "Change", "Entry", "Kind", "Plan", "RecordProblem", "match_key", "tag_key"]
 
 
 def match_key(code: str) -> str:
