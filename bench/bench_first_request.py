@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from local.functions import load_function_specs
     from local.invoker import Invoker
-    from local.services import free_port
-    from local.world import PORTS, WorldConfig, environment_builder, world_or_temporary
+    from local.services import PORTS, free_port
+    from local.world import WorldConfig, environment_builder, world_or_temporary
 
     with tempfile.TemporaryDirectory(prefix="bench-first-request-") as state_dir:
         config = WorldConfig(

@@ -112,7 +112,7 @@ class LocalApi:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from local.world import default_port  # the world's ports and variables, one table
+    from local.services import default_port  # the world's ports and variables, one table
 
     parser = argparse.ArgumentParser(description="Serve the template's HTTP API locally.")
     parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)

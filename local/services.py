@@ -206,3 +206,18 @@ if __name__ == "__main__":  # pragma: no cover - manual check
     sys.stdout.write(f"{ddb.url} {moto_service.url}\n")
     ddb.stop()
     moto_service.stop()
+
+
+# The local world's services, their default ports and the variables that change them.
+PORTS = (
+    ("api", 3000, "LOCAL_API_PORT", "local API (SAM CLI's LocalApigwService)"),
+    ("emulator", 4010, "PLEO_EMULATOR_PORT", "Pleo emulator (OAuth + API)"),
+    ("dynamodb", 8000, "DYNAMODB_LOCAL_PORT", "DynamoDB Local"),
+    ("moto", 5000, "MOTO_PORT", "moto server (KMS, SQS, Secrets Manager, SSM)"),
+)
+
+
+def default_port(name: str) -> int:
+    """The port of `name` in PORTS: its environment variable, else its default."""
+    _, default, variable, _ = next(entry for entry in PORTS if entry[0] == name)
+    return int(os.environ.get(variable) or default)

@@ -46,9 +46,11 @@ from local.invoker import (
 from local.resources import LocalResources, create_all, load_template
 from local.scheduler import Schedule, Scheduler, schedules
 from local.services import (
+    PORTS,
     ROOT,
     Service,
     aws_endpoint_env,
+    default_port,
     free_port,
     port_in_use,
     start_dynamodb_local,
@@ -63,12 +65,6 @@ RESOURCE_PREFIX = "pleo-connector-local"
 LOCAL_SECRET_VALUES = {"PleoClientSecret": "local-client-secret"}
 
 # name, default port, environment variable, what it is
-PORTS = (
-    ("api", 3000, "LOCAL_API_PORT", "local API (SAM CLI's LocalApigwService)"),
-    ("emulator", 4010, "PLEO_EMULATOR_PORT", "Pleo emulator (OAuth + API)"),
-    ("dynamodb", 8000, "DYNAMODB_LOCAL_PORT", "DynamoDB Local"),
-    ("moto", 5000, "MOTO_PORT", "moto server (KMS, SQS, Secrets Manager, SSM)"),
-)
 
 
 class StopRequested(Exception):
@@ -647,12 +643,6 @@ def cmd_fire_schedule(config: WorldConfig) -> int:
 # ---------------------------------------------------------------------------------------------
 # The CLI
 # ---------------------------------------------------------------------------------------------
-
-
-def default_port(name: str) -> int:
-    """The port of `name` in PORTS: its environment variable, else its default."""
-    _, default, variable, _ = next(entry for entry in PORTS if entry[0] == name)
-    return int(os.environ.get(variable) or default)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,8 +18,8 @@ import pytest
 
 from local.invoker import DEFAULT_OVERRIDES
 from local.resources import LocalResources
-from local.services import free_port
-from local.world import PORTS, WorldConfig, spawn_world, stop_spawned, wait_until_ready
+from local.services import PORTS, free_port
+from local.world import WorldConfig, spawn_world, stop_spawned, wait_until_ready
 from tests.e2e.flows import Browser, SecretLedger, WorldStore, wait_for
 from tests.support.emulator import DEFAULT_CLIENT_ID, EmulatorControl
 from tests.support.world_fixtures import TEST_VISIBILITY_TIMEOUT_S, RunningWorld

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from local.functions import SAM_PYTHON
-from local.services import ROOT, free_port
-from local.world import PORTS, WorldConfig, group_alive, read_state, spawn_world, wait_until_ready
+from local.services import PORTS, ROOT, free_port
+from local.world import WorldConfig, group_alive, read_state, spawn_world, wait_until_ready
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 
 from local.resources import LocalResources
-from local.services import free_port
+from local.services import PORTS, free_port
 from local.world import (
     LOCAL_SECRET_VALUES,
-    PORTS,
     WorldConfig,
     group_alive,
     read_activity,
