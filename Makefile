@@ -46,8 +46,12 @@ format: venv ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: deps lint ## the whole suite: lint, unit, integration, e2e, browser
-	$(PY) -m pytest
+# Branch coverage of the layer, printed by every `make test`; the floor is what the suite reaches.
+COVERAGE := --cov=layers/shared/pleo_connector --cov-branch --cov-report=term:skip-covered \
+	--cov-fail-under=85
+
+test: deps lint ## the whole suite: lint, unit, integration, e2e, browser; prints coverage
+	$(PY) -m pytest $(COVERAGE)
 
 test-fast: venv ## unit tests only
 	$(PY) -m pytest -m unit
