@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from local.pleo_emulator.http import Request, Response, bad_request, json_response, not_found
 from local.pleo_emulator.state import Client, FaultRule, World, digest, public
+
+# A clock step beyond a century is a mistake, and an infinite one would break every request.
+MAX_CLOCK_STEP_S = 100 * 365 * 24 * 3600.0
 
 FAULT_KINDS = ("error", "timeout", "latency", "response")
 
@@ -54,6 +58,10 @@ class Control:
         seconds = body.get("seconds")
         if not isinstance(seconds, int | float) or isinstance(seconds, bool):
             return bad_request("seconds must be a number")
+        if not math.isfinite(seconds) or abs(seconds) > MAX_CLOCK_STEP_S:
+            return bad_request(
+                f"seconds must be finite and at most {MAX_CLOCK_STEP_S:.0f} either way"
+            )
         self.world.clock_offset += float(seconds)
         return _ok({"clock_offset_s": self.world.clock_offset, "now": self.world.iso()})
 

@@ -330,3 +330,18 @@ def test_the_log_names_the_kind_of_credential_only(
     entries = emulator.control.request_log(INSTALLATION)
 
     assert [(e["auth"], e["status"]) for e in entries] == [("basic", 200), (None, 401)]
+
+
+@pytest.mark.parametrize("seconds", ["1e400", "-1e400", "1e12"])
+def test_a_clock_step_that_is_infinite_or_absurd_is_refused_and_the_clock_keeps_working(
+    emulator: RunningEmulator, seconds: str
+) -> None:
+    refused = httpx.post(
+        f"{emulator.url}/_emulator/clock",
+        content=f'{{"seconds": {seconds}}}',
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert refused.status_code == 400
+    assert "finite" in refused.json()["message"]
+    assert httpx.get(f"{emulator.url}/_emulator/health").status_code == 200

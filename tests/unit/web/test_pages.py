@@ -280,3 +280,17 @@ def test_each_web_error_has_one_page(error: Exception, status: int, start_again:
 
 def test_other_errors_are_left_to_the_handler() -> None:
     assert page_for_error(RuntimeError("boom")) is None
+
+
+def test_a_write_that_lost_its_race_is_a_409_that_asks_to_try_again() -> None:
+    from pleo_connector.store.errors import WriteConflictError
+
+    response = page_for_error(
+        WriteConflictError("PutItem: the condition failed", operation="PutItem")
+    )
+
+    assert response is not None
+    assert response.status_code == 409
+    page = parse(body_of(response))
+    assert "try again" in page.text
+    assert "PutItem" not in page.text

@@ -31,7 +31,11 @@ class WriteConflictError(StoreError):
     """A conditional write lost: the item changed (or appeared, or vanished) since it was read.
 
     `current` holds the item as DynamoDB saw it when the condition failed, where it returned one.
+    Reaching a page, it is a 409: something else (a sync, another tab) changed it meanwhile.
     """
+
+    http_status: ClassVar[int] = 409
+    user_message = "This connection changed while the request ran. Please try again."
 
     def __init__(
         self,
