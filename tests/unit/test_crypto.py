@@ -67,3 +67,25 @@ def test_a_ciphertext_copied_to_another_installations_row_fails_as_an_auth_probl
             store.api_key("inst-b")
 
     assert SECRET.decode() not in str(raised.value)
+
+
+class BrokenClient:
+    """A client whose call fails the way a bug would, not the way AWS does."""
+
+    def encrypt(self, **request: object) -> dict[str, bytes]:
+        raise TypeError("a programming error")
+
+    def decrypt(self, **request: object) -> dict[str, bytes]:
+        raise TypeError("a programming error")
+
+
+def test_a_programming_error_surfaces_as_itself_not_as_a_kms_failure() -> None:
+    from typing import Any
+
+    client: Any = BrokenClient()
+    broken = CredentialCipher("key", client)
+
+    with pytest.raises(TypeError, match="programming error"):
+        broken.encrypt("inst-a", b"x")
+    with pytest.raises(TypeError, match="programming error"):
+        broken.decrypt("inst-a", b"x")
