@@ -1,0 +1,35 @@
+"""The applier against the Pleo emulator: a client with the default company's API key and fast
+retries, and an in-memory ownership store."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from pleo_connector.pleo.auth import ApiKeyAuth
+from pleo_connector.pleo.client import PleoClient
+from pleo_connector.pleo.retry import RetryPolicy
+from tests.integration.sync.support import MemoryOwnership
+from tests.support.emulator import RunningEmulator
+
+# Short enough to give up on a hanging answer quickly (faults hang far longer).
+READ_TIMEOUT = httpx.Timeout(1.0, connect=5.0)
+
+
+@pytest.fixture
+async def pleo(emulator: RunningEmulator) -> AsyncIterator[PleoClient]:
+    api_key = emulator.control.issue_api_key()
+    async with PleoClient(
+        emulator.url,
+        ApiKeyAuth(api_key),
+        retry=RetryPolicy(max_attempts=5, base_delay_s=0.01, max_delay_s=0.05),
+        timeout=READ_TIMEOUT,
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def ownership() -> MemoryOwnership:
+    return MemoryOwnership()
