@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import boto3
 import httpx
 import pytest
 
+from local.resources import LocalResources
+from local.services import LOCAL_REGION, Service
 from pleo_connector.pleo.auth import ApiKeyAuth
 from pleo_connector.pleo.client import PleoClient
 from pleo_connector.pleo.retry import RetryPolicy
+from pleo_connector.store.dynamodb import DynamoTable
 from tests.integration.sync.support import MemoryOwnership
 from tests.support.emulator import RunningEmulator
 
@@ -33,3 +37,12 @@ async def pleo(emulator: RunningEmulator) -> AsyncIterator[PleoClient]:
 @pytest.fixture
 def ownership() -> MemoryOwnership:
     return MemoryOwnership()
+
+
+@pytest.fixture
+def ownership_table(dynamodb_local: Service, local_resources: LocalResources) -> DynamoTable:
+    """The app's table on DynamoDB Local, for ownership that must outlive the run."""
+    client = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name=LOCAL_REGION
+    ).client("dynamodb", endpoint_url=dynamodb_local.url)
+    return DynamoTable(local_resources.tables["Table"], client=client)
