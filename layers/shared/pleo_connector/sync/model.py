@@ -47,8 +47,13 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One write the plan asks for. `values` are the source's (for CREATE and UPDATE), `pleo_id`
-    the record's in Pleo (for every action but CREATE)."""
+    """One write the plan asks for. `values` are the source's, all of the kind's fields (for CREATE
+    and UPDATE), `pleo_id` the record's in Pleo (for every action but CREATE). An UPDATE leaves
+    the record active: the planner updates only what the source has active (after an UNARCHIVE
+    where needed), and leaves an archived record's fields as they are.
+
+    For a tag, `parent` is its group's key and `parent_id` the group's Pleo id, None when the
+    group is created by an earlier change of the same plan (the one with `key == parent`)."""
 
     kind: Kind
     action: Action
@@ -56,11 +61,13 @@ class Change:
     values: Mapping[str, Any] = field(default_factory=dict)
     pleo_id: str | None = None
     parent: str | None = None
+    parent_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class RecordProblem:
-    """A source record the plan leaves out, with why, in words a customer can act on."""
+    """A source record the plan leaves out (or syncs only in part), with why, in words a customer
+    can act on."""
 
     kind: Kind
     reference: str  # the record's code or external id, as the source has it
