@@ -18,8 +18,9 @@ from pleo_connector.store.dynamodb import DynamoTable
 from tests.integration.sync.support import MemoryOwnership
 from tests.support.emulator import RunningEmulator
 
-# Short enough to give up on a hanging answer quickly (faults hang far longer).
-READ_TIMEOUT = httpx.Timeout(1.0, connect=5.0)
+# Long enough for a batch of 1,000 on a busy machine: a lost answer comes from a fault that
+# closes the connection.
+READ_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 
 
 @pytest.fixture

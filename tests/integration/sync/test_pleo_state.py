@@ -52,7 +52,7 @@ async def test_a_read_costs_one_page_per_100_records_of_each_kind_and_writes_not
     assert kinds == sorted(kinds, key=list(Kind).index)  # in the order a run applies them
 
 
-async def test_records_are_normalised_with_archived_ones_and_without_keyless_ones(
+async def test_records_are_normalised_archived_ones_included_keyless_ones_under_the_empty_key(
     emulator: RunningEmulator, pleo: PleoClient
 ) -> None:
     ids = emulator.control.seed(
@@ -109,6 +109,12 @@ async def test_records_are_normalised_with_archived_ones_and_without_keyless_one
             pleo_id=ids["tax_codes"][0],
         ),
         Entry(
+            Kind.TAX_CODE,
+            "",
+            {"code": "", "name": "No code", "rate": "0.1", "type": "inclusive"},
+            pleo_id=ids["tax_codes"][1],
+        ),
+        Entry(
             Kind.VENDOR,
             match_key("V-1"),
             {
@@ -122,6 +128,21 @@ async def test_records_are_normalised_with_archived_ones_and_without_keyless_one
             },
             archived=True,
             pleo_id=ids["vendors"][0],
+        ),
+        Entry(
+            Kind.VENDOR,
+            "",
+            {
+                "externalId": "",
+                "code": None,
+                "name": "A draft a person started",
+                "defaultCurrency": "DKK",
+                "country": None,
+                "registrationNumber": None,
+                "taxRegistrationNumber": None,
+            },
+            archived=True,  # a DRAFT is not active
+            pleo_id=ids["vendors"][1],
         ),
         Entry(
             Kind.ACCOUNT,

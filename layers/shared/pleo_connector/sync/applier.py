@@ -174,12 +174,13 @@ class _Target:
 
     @property
     def archived(self) -> bool | None:
-        """What the record's archived flag must become, or None to keep it as it is."""
-        for change in self.changes:
-            if change.action is Action.ARCHIVE:
-                return True
-            if change.action is Action.UNARCHIVE:
-                return False
+        """What the record's archived flag must become, or None to keep it as it is. An UPDATE
+        leaves the record active (the planner updates only what the source has active)."""
+        actions = {change.action for change in self.changes}
+        if Action.ARCHIVE in actions:
+            return True
+        if actions & {Action.UNARCHIVE, Action.UPDATE}:
+            return False
         return None
 
     @property
@@ -447,7 +448,11 @@ class _Run:
 
 
 class _KindHandler[M]:
-    """How one kind is created, looked up, read back by id and written."""
+    """How one kind is created, looked up after a failed create, read back by id and written.
+
+    A target is written either on the record as Pleo has it now (`needs_current`: read by id
+    first, so that a whole-record PUT keeps what the app does not manage), or straight away
+    (`direct_jobs`: the bulk calls, and PUTs that carry every field)."""
 
     kind: Kind
 
@@ -456,29 +461,28 @@ class _KindHandler[M]:
         self.pleo = run.pleo
         self.company_id = run.company_id
 
-    def entry(self, record: M) -> Entry | None:
+    def entry(self, record: M) -> Entry:
         raise NotImplementedError
 
     async def read_by_ids(self, ids: Sequence[str]) -> list[M]:
         raise NotImplementedError
 
-    async def put(self, current: M, values: Mapping[str, Any], archived: bool) -> None:
-        """Replace the record with `values` and `archived`, keeping what the app does not own."""
+    async def put(
+        self, pleo_id: str, values: Mapping[str, Any], archived: bool, current: M | None
+    ) -> None:
+        """Replace the record with `values` and `archived`, keeping what the app does not own
+        (from `current`, where the kind has such fields)."""
         raise NotImplementedError
 
     def needs_current(self, target: _Target) -> bool:
-        """Whether the write for `target` is built on the record as Pleo has it now."""
         return True
 
-    async def write_without_current(self, target: _Target) -> None:
-        raise NotImplementedError
+    def direct_jobs(self, targets: list[_Target]) -> Iterator[_Job]:
+        """Jobs for the targets that need no current record."""
+        return iter(())
 
     def create_jobs(self, creates: list[Change]) -> Iterator[_Job]:
         raise NotImplementedError
-
-    def extra_jobs(self, targets: list[_Target]) -> Iterator[_Job]:
-        """Jobs for the targets that need no current record (the bulk calls)."""
-        return iter(())
 
     async def apply(self, creates: list[Change], targets: list[_Target]) -> None:
         run = self.run
@@ -511,7 +515,7 @@ class _KindHandler[M]:
                 record = current.get(target.pleo_id)
                 if record is None:
                     message = unread.get(target.pleo_id, "it is no longer in Pleo")
-                    run._fail(self.kind, _reference(target.changes[0]), message)
+                    run._fail(self.kind, job.reference, message)
                     return
                 job.reference = _reference(target.changes[0], self.entry(record))
                 await self.write_target(target, record)
@@ -522,31 +526,37 @@ class _KindHandler[M]:
         def jobs() -> Iterator[_Job]:
             yield from self.create_jobs(creates)
             yield from (target_job(target) for target in with_current)
-            yield from self.extra_jobs([t for t in targets if not self.needs_current(t)])
+            yield from self.direct_jobs([t for t in targets if not self.needs_current(t)])
 
         await run._pool(jobs())
 
     async def write_target(self, target: _Target, record: M) -> None:
         """Write what the target's changes ask for, unless the record already is so."""
         entry = self.entry(record)
-        if entry is None:
-            message = "its code or external id was removed in Pleo, so it is left as it is"
-            self.run._fail(self.kind, _reference(target.changes[0]), message)
-            return
         values = _merge(entry, target.values)
         archived = entry.archived if target.archived is None else target.archived
         if values != dict(entry.values) or archived != entry.archived:
-            await self.run._call(lambda: self.put(record, values, archived))
+            await self.run._call(lambda: self.put(_pleo_id(record), values, archived, record))
         self.run.tally(target)
+
+    def put_job(self, target: _Target, values: Mapping[str, Any]) -> _Job:
+        """A PUT of every field the app writes, with no current record needed."""
+
+        async def put() -> None:
+            archived = bool(target.archived)
+            await self.run._call(lambda: self.put(target.pleo_id, values, archived, None))
+            self.run.tally(target)
+
+        return _Job(self.kind, _reference(target.changes[0]), target.verb, put)
 
     async def adopt(self, change: Change, record: M) -> None:
         """After a failed create found `record`: own it, and make it what the source says."""
         entry = self.entry(record)
-        values = _merge(entry, change.values) if entry is not None else dict(change.values)
+        values = _merge(entry, change.values)
         await self.run._own(self.kind, [_pleo_id(record)])
         self.run.applied[(self.kind, Action.ADOPT)] += 1
-        if entry is None or values != dict(entry.values) or entry.archived:
-            await self.run._call(lambda: self.put(record, values, False))
+        if values != dict(entry.values) or entry.archived:
+            await self.run._call(lambda: self.put(_pleo_id(record), values, False, record))
             self.run.applied[(self.kind, Action.UPDATE)] += 1
 
     def single_create_jobs(
@@ -567,24 +577,33 @@ class _KindHandler[M]:
 
             yield _Job(self.kind, _reference(change), "create", work)
 
+    def find_in(self, records: Iterable[M], key: str) -> M | None:
+        return next((record for record in records if self.entry(record).key == key), None)
+
 
 class _TagGroups(_KindHandler[TagGroup]):
     kind = Kind.TAG_GROUP
 
-    def entry(self, record: TagGroup) -> Entry | None:
+    def entry(self, record: TagGroup) -> Entry:
         return tag_group_entry(record)
 
     async def read_by_ids(self, ids: Sequence[str]) -> list[TagGroup]:
         wanted = set(ids)
         return [group for group in await self.run.list_groups() if group.id in wanted]
 
-    async def put(self, current: TagGroup, values: Mapping[str, Any], archived: bool) -> None:
+    async def put(
+        self,
+        pleo_id: str,
+        values: Mapping[str, Any],
+        archived: bool,
+        current: TagGroup | None,
+    ) -> None:
         await self.pleo.tag_groups.update(
-            current.id,
+            pleo_id,
             code=str(values["code"]),
-            name=str(values["name"] or ""),
+            name=str(values["name"]),
             archived=archived,
-            metadata=current.metadata,
+            metadata=current.metadata if current is not None else None,
         )
 
     def create_jobs(self, creates: list[Change]) -> Iterator[_Job]:
@@ -596,41 +615,39 @@ class _TagGroups(_KindHandler[TagGroup]):
             return group
 
         async def find(change: Change) -> TagGroup | None:
-            for group in await self.run.list_groups():
-                if group.code and match_key(group.code) == change.key:
-                    self.run.group_ids[change.key] = group.id
-                    return group
-            return None
+            group = self.find_in(await self.run.list_groups(), change.key)
+            if group is not None:
+                self.run.group_ids[change.key] = group.id
+            return group
 
         return self.single_create_jobs(creates, create, find)
 
 
 class _Tags(_KindHandler[Tag]):
-    """Tags: archived and unarchived in bulk; a PUT only where the plan changes the values."""
+    """Tags: archived and unarchived in bulk, updated with a PUT of their code and name; neither
+    needs the tag read first."""
 
     kind = Kind.TAG
 
-    def entry(self, record: Tag) -> Entry | None:
+    def entry(self, record: Tag) -> Entry:
         return tag_entry(record, "")  # only the values and the flag are compared
 
     def needs_current(self, target: _Target) -> bool:
-        return target.values is not None
+        return False
 
-    async def read_by_ids(self, ids: Sequence[str]) -> list[Tag]:
-        return await self.run._read_all(
-            lambda: self.pleo.tags.search(
-                self.company_id, tag_ids=ids, include_archived=True, page_size=PAGE_SIZE
-            )
-        )
-
-    async def put(self, current: Tag, values: Mapping[str, Any], archived: bool) -> None:
+    async def put(
+        self, pleo_id: str, values: Mapping[str, Any], archived: bool, current: Tag | None
+    ) -> None:
         await self.pleo.tags.update(
-            current.id, code=str(values["code"]), name=values["name"], archived=archived
+            pleo_id, code=str(values["code"]), name=values["name"], archived=archived
         )
 
-    def extra_jobs(self, targets: list[_Target]) -> Iterator[_Job]:
+    def direct_jobs(self, targets: list[_Target]) -> Iterator[_Job]:
+        for target in targets:
+            if target.values is not None:
+                yield self.put_job(target, target.values)
         for archived in (True, False):
-            chosen = [target for target in targets if target.archived is archived]
+            chosen = [t for t in targets if t.values is None and t.archived is archived]
             for start in range(0, len(chosen), ARCHIVE_BATCH):
                 yield self._bulk_job(chosen[start : start + ARCHIVE_BATCH], archived)
 
@@ -660,7 +677,7 @@ class _Tags(_KindHandler[Tag]):
 
             async def work(change: Change = change) -> None:
                 group_key = change.parent or change.key.split("\x1f", 1)[0]
-                group_id = await self.run.group_id(group_key)
+                group_id = change.parent_id or await self.run.group_id(group_key)
                 if group_id is None:
                     self.run._fail(self.kind, _reference(change), "its tag group is not in Pleo")
                     return
@@ -683,7 +700,7 @@ class _Tags(_KindHandler[Tag]):
 class _TaxCodes(_KindHandler[TaxCode]):
     kind = Kind.TAX_CODE
 
-    def entry(self, record: TaxCode) -> Entry | None:
+    def entry(self, record: TaxCode) -> Entry:
         return tax_code_entry(record)
 
     async def read_by_ids(self, ids: Sequence[str]) -> list[TaxCode]:
@@ -693,17 +710,23 @@ class _TaxCodes(_KindHandler[TaxCode]):
             )
         )
 
-    async def put(self, current: TaxCode, values: Mapping[str, Any], archived: bool) -> None:
+    async def put(
+        self,
+        pleo_id: str,
+        values: Mapping[str, Any],
+        archived: bool,
+        current: TaxCode | None,
+    ) -> None:
         await self.pleo.tax_codes.update(
-            current.id,
+            pleo_id,
             company_id=self.company_id,
-            name=str(values["name"] or ""),
+            name=str(values["name"]),
             rate=_rate(values["rate"]),
             type=str(values["type"]),
             archived=archived,
             code=values["code"],
-            ingoing_tax_account=current.ingoing_tax_account,
-            outgoing_tax_account=current.outgoing_tax_account,
+            ingoing_tax_account=current.ingoing_tax_account if current is not None else None,
+            outgoing_tax_account=current.outgoing_tax_account if current is not None else None,
         )
 
     def create_jobs(self, creates: list[Change]) -> Iterator[_Job]:
@@ -721,41 +744,38 @@ class _TaxCodes(_KindHandler[TaxCode]):
             tax_codes: list[TaxCode] = await self.run._read_all(
                 lambda: self.pleo.tax_codes.search(self.company_id, page_size=PAGE_SIZE)
             )
-            return next((t for t in tax_codes if _key_of(self.entry(t)) == change.key), None)
+            return self.find_in(tax_codes, change.key)
 
         return self.single_create_jobs(creates, create, find)
 
 
 class _Vendors(_KindHandler[Vendor]):
-    """Vendors: archived with `:archive`, unarchived with `:activate`, updated with a PUT that
-    carries their state."""
+    """Vendors: a PUT (with the state) carries every field, archive is `:archive`; only an
+    unarchive alone reads the vendor first, for `:activate` to link it to its external id."""
 
     kind = Kind.VENDOR
 
-    def entry(self, record: Vendor) -> Entry | None:
+    def entry(self, record: Vendor) -> Entry:
         return vendor_entry(record)
 
     def needs_current(self, target: _Target) -> bool:
-        return target.values is not None or target.archived is not True
+        return target.values is None and target.archived is False
 
     async def read_by_ids(self, ids: Sequence[str]) -> list[Vendor]:
         return await self.run._read_all(
             lambda: self.pleo.vendors.search(self.company_id, ids=ids, page_size=PAGE_SIZE)
         )
 
-    async def put(self, current: Vendor, values: Mapping[str, Any], archived: bool) -> None:
-        state: VendorState | str = current.state or VendorState.ACTIVE
-        if archived:
-            state = VendorState.ARCHIVED
-        elif state == VendorState.ARCHIVED:
-            state = VendorState.ACTIVE
+    async def put(
+        self, pleo_id: str, values: Mapping[str, Any], archived: bool, current: Vendor | None
+    ) -> None:
         await self.pleo.vendors.update(
-            current.id,
+            pleo_id,
             company_id=self.company_id,
-            name=str(values["name"] or ""),
+            name=str(values["name"]),
             default_currency=str(values["defaultCurrency"]),
             external_id=str(values["externalId"]),
-            state=state,
+            state=VendorState.ARCHIVED if archived else VendorState.ACTIVE,
             code=values["code"],
             country=values["country"],
             registration_number=values["registrationNumber"],
@@ -763,27 +783,29 @@ class _Vendors(_KindHandler[Vendor]):
         )
 
     async def write_target(self, target: _Target, record: Vendor) -> None:
-        if target.values is None and target.archived is False:
-            # Unarchive alone: Pleo's own operation, linking the vendor to its external id.
-            if record.state == VendorState.ARCHIVED and record.external_id:
-                external_id = record.external_id
-                await self.run._call(
-                    lambda: self.pleo.vendors.activate(
-                        record.id, external_id=external_id, code=record.code
-                    )
+        """Unarchive alone: Pleo's own operation (a DRAFT vendor is activated the same way)."""
+        if record.state != VendorState.ACTIVE and record.external_id:
+            external_id = record.external_id
+            await self.run._call(
+                lambda: self.pleo.vendors.activate(
+                    record.id, external_id=external_id, code=record.code
                 )
+            )
+        self.run.tally(target)
+
+    def direct_jobs(self, targets: list[_Target]) -> Iterator[_Job]:
+        for target in targets:
+            if target.values is not None:
+                yield self.put_job(target, target.values)
+            else:  # archive alone
+                yield self._archive_job(target)
+
+    def _archive_job(self, target: _Target) -> _Job:
+        async def archive() -> None:
+            await self.run._call(lambda: self.pleo.vendors.archive(target.pleo_id))
             self.run.tally(target)
-            return
-        await super().write_target(target, record)
 
-    def extra_jobs(self, targets: list[_Target]) -> Iterator[_Job]:
-        for target in targets:  # archive alone
-
-            async def archive(target: _Target = target) -> None:
-                await self.run._call(lambda: self.pleo.vendors.archive(target.pleo_id))
-                self.run.tally(target)
-
-            yield _Job(self.kind, _reference(target.changes[0]), "archive", archive)
+        return _Job(self.kind, _reference(target.changes[0]), "archive", archive)
 
     def create_jobs(self, creates: list[Change]) -> Iterator[_Job]:
         async def create(change: Change) -> Vendor:
@@ -805,7 +827,7 @@ class _Vendors(_KindHandler[Vendor]):
                     self.company_id, external_ids=[change.values["externalId"]]
                 )
             )
-            return next((v for v in vendors if _key_of(self.entry(v)) == change.key), None)
+            return self.find_in(vendors, change.key)
 
         return self.single_create_jobs(creates, create, find)
 
@@ -815,7 +837,7 @@ class _Accounts(_KindHandler[Account]):
 
     kind = Kind.ACCOUNT
 
-    def entry(self, record: Account) -> Entry | None:
+    def entry(self, record: Account) -> Entry:
         return account_entry(record)
 
     async def read_by_ids(self, ids: Sequence[str]) -> list[Account]:
@@ -823,14 +845,20 @@ class _Accounts(_KindHandler[Account]):
             lambda: self.pleo.accounts.search(self.company_id, ids=ids, page_size=PAGE_SIZE)
         )
 
-    async def put(self, current: Account, values: Mapping[str, Any], archived: bool) -> None:
+    async def put(
+        self,
+        pleo_id: str,
+        values: Mapping[str, Any],
+        archived: bool,
+        current: Account | None,
+    ) -> None:
         await self.pleo.accounts.update(
-            current.id,
-            name=str(values["name"] or ""),
+            pleo_id,
+            name=str(values["name"]),
             archived=archived,
             code=values["code"],
             tax_code_external_id=values["taxCodeExternalId"],
-            metadata=current.metadata,
+            metadata=current.metadata if current is not None else None,
         )
 
     def create_jobs(self, creates: list[Change]) -> Iterator[_Job]:
@@ -932,9 +960,7 @@ class _Accounts(_KindHandler[Account]):
             )
         found: dict[str, Account] = {}
         for account in accounts:
-            key = _key_of(self.entry(account))
-            if key is not None:
-                found.setdefault(key, account)
+            found.setdefault(self.entry(account).key, account)
         return found
 
 
@@ -960,10 +986,6 @@ def _merge(current: Entry, values: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def _pleo_id(record: Any) -> str:
     return str(record.id)
-
-
-def _key_of(entry: Entry | None) -> str | None:
-    return None if entry is None else entry.key
 
 
 def _rate(value: Any) -> float:
