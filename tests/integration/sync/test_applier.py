@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -222,11 +223,63 @@ async def test_updates_archives_and_unarchives_of_every_kind_keep_what_the_app_d
     assert (accounts["6100"]["name"], accounts["6100"]["taxCodeExternalId"]) == ("Travel", "S25")
     assert accounts["6100"]["metadata"] == {"a": {}}
     assert (accounts["6200"]["archived"], accounts["6300"]["archived"]) == (True, False)
-    # Whole-record writes were built on search pages, never one GET per record.
-    assert not [op for op in emulator.control.counters() if op.startswith("GET ") and "{" in op]
-    assert emulator.control.counters()["POST /v0/tags/archive"] == 2  # one archive, one unarchive
+    # A whole-record write is built on the record read back with one list or search page per
+    # kind (never a GET per record); tags and vendors carry every field and need no read, but
+    # for the vendor unarchived alone, which `:activate` links to its external id as Pleo has it.
+    assert emulator.control.counters() == {
+        "GET /v0/tag-groups": 1,
+        "PUT /v0/tag-groups/{groupId}": 2,
+        "PUT /v0/tags/{tagId}": 1,
+        "POST /v0/tags/archive": 2,  # one archive, one unarchive
+        "POST /v0/tax-codes:search": 1,
+        "PUT /v0/tax-codes/{taxCodeId}": 2,
+        "PUT /v1/vendors/{id}": 1,
+        "POST /v1/vendors/{id}:archive": 1,
+        "POST /v1/vendors:search": 1,
+        "POST /v1/vendors/{id}:activate": 1,
+        "POST /v1/chart-of-accounts:search": 1,
+        "PUT /v1/chart-of-accounts/{accountId}": 3,
+    }
     # Existing records change owner by ADOPT only.
     assert ownership.owned(INST) == set()
+
+
+async def test_a_draft_vendor_the_source_has_is_adopted_and_activated(
+    emulator: RunningEmulator, pleo: PleoClient, ownership: MemoryOwnership
+) -> None:
+    [draft] = emulator.control.seed(
+        COMPANY, vendors=[{"externalId": "V-7", "name": "Started by a person", "state": "DRAFT"}]
+    )["vendors"]
+    entry = vendor("V-7", "Started by a person")
+
+    result = await apply(
+        Plan((change(Action.ADOPT, entry, draft), change(Action.UNARCHIVE, entry, draft))),
+        pleo,
+        ownership,
+    )
+
+    assert result.applied == {(Kind.VENDOR, Action.ADOPT): 1, (Kind.VENDOR, Action.UNARCHIVE): 1}
+    [activated] = data(emulator)["vendors"]
+    assert (activated["state"], activated["externalId"]) == ("ACTIVE", "V-7")
+    assert ownership.owned(INST) == {(Kind.VENDOR, draft)}
+
+
+async def test_a_tag_goes_in_its_group_by_the_plans_group_id_or_else_one_list_of_groups(
+    emulator: RunningEmulator, pleo: PleoClient, ownership: MemoryOwnership
+) -> None:
+    [dept] = emulator.control.seed(COMPANY, tag_groups=[{"code": "DEPT"}])["tag_groups"]
+    named = create(tag("DEPT", "D-1", "One"))
+    unnamed = create(tag("DEPT", "D-2", "Two"))
+
+    await apply(Plan((replace(named, parent_id=dept),)), pleo, ownership)
+    assert emulator.control.counters() == {"POST /v0/tag-groups/{groupId}/tags": 1}
+
+    await apply(Plan((unnamed,)), pleo, ownership)
+    assert emulator.control.counters() == {
+        "POST /v0/tag-groups/{groupId}/tags": 2,
+        "GET /v0/tag-groups": 1,
+    }
+    assert {t["groupId"] for t in data(emulator)["tags"]} == {dept}
 
 
 async def test_a_record_already_as_wanted_is_not_written_again(
@@ -410,17 +463,18 @@ async def test_records_pleo_refuses_are_reported_one_by_one_and_the_run_goes_on(
             create(account("6100", "Travel")),
             create(account("6200", "")),
             create(account("6300", "Meals")),
+            create(account("6400", "x" * 300)),
         )
     )
 
     result = await apply(plan, pleo, ownership)
 
     assert result.complete is True
-    assert {(p.kind, p.reference) for p in result.failed} == {
-        (Kind.VENDOR, "V-2"),
-        (Kind.ACCOUNT, "6200"),
-    }
-    assert any("NAME_EMPTY" in p.message for p in result.failed)
+    problems = {(p.kind, p.reference): p.message for p in result.failed}
+    assert set(problems) == {(Kind.VENDOR, "V-2"), (Kind.ACCOUNT, "6200"), (Kind.ACCOUNT, "6400")}
+    assert "NAME_EMPTY" in problems[(Kind.ACCOUNT, "6200")]  # Pleo's reason for the batch item
+    assert "at most 255" in problems[(Kind.ACCOUNT, "6400")]  # refused before it was sent
+    assert "HTTP 400" in problems[(Kind.VENDOR, "V-2")]
     now = data(emulator)
     assert sorted(v["externalId"] for v in now["vendors"]) == ["V-1", "V-3"]
     assert sorted(a["externalId"] for a in now["accounts"]) == ["6100", "6300"]
