@@ -5,10 +5,11 @@ a tax code), with a few requests in flight at once; the client's rate budget pac
 
 - Bulk where Pleo has it: tags are archived and unarchived 100 per call, accounts created 1,000
   per batch. Everything else is one call per record.
-- A write that replaces a whole record (a PUT) is built on the record as Pleo has it now, read
-  with search pages (100 per read, never one GET per record), so fields this app does not manage
-  (a tag group's metadata, a tax code's tax accounts) are kept, and a record already as wanted
-  is not written again.
+- Where a PUT replaces fields this app does not manage (a tag group's or an account's metadata,
+  a tax code's tax accounts), it is built on the record as Pleo has it now, read back with list
+  and search pages (100 records a read, never a GET per record); a record already as wanted is
+  then not written again. A tag's or a vendor's PUT carries all its fields and reads nothing.
+  An UPDATE leaves the record active, as the planner promises.
 - A create that meets a 409, or whose outcome is unknown, is never sent again: the record is
   looked up by its key, recorded as owned (adopted) and updated if it differs. Not found after
   an unknown outcome, it is reported as failed for this run; the next run's plan creates it.
@@ -437,11 +438,7 @@ class _Run:
                         group_id, include_archived=True, page_size=PAGE_SIZE
                     )
                 )
-                known = {}
-                for tag in tags:
-                    entry = tag_entry(tag, group_key)
-                    if entry is not None:
-                        known[entry.key] = tag
+                known = {tag_entry(tag, group_key).key: tag for tag in tags}
                 self.group_tags[group_id] = known
             return known.get(key)
 
