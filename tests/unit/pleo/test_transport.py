@@ -41,6 +41,18 @@ async def test_retryable_status_is_retried_until_success(
     assert clock.sleeps == [1.0, 2.0]  # full jitter pinned to its cap: 1 s, then 2 s
 
 
+async def test_every_attempt_is_counted_and_each_429_among_them(make_client: MakeClient) -> None:
+    recorder = Recorder(
+        [httpx.Response(429), httpx.ConnectError("refused"), httpx.Response(503), ok_installation()]
+    )
+
+    async with make_client(recorder) as pleo:
+        await pleo.installations.get()
+        counts = (pleo.transport.counts.sent, pleo.transport.counts.rate_limited)
+
+    assert counts == (4, 1)
+
+
 async def test_connection_error_is_retried(make_client: MakeClient) -> None:
     recorder = Recorder([httpx.ConnectError("refused"), ok_installation()])
 

@@ -86,3 +86,28 @@ def test_a_throttled_transaction_is_unavailable_not_a_conflict() -> None:
 def test_numbers_must_be_finite() -> None:
     with pytest.raises(ValueError, match="finite"):
         n(float("nan"))
+
+
+class _Unprocessing:
+    """A client whose batch writes leave the first item unprocessed once, then take it."""
+
+    def __init__(self) -> None:
+        self.requests: list[list[Any]] = []
+
+    def batch_write_item(self, RequestItems: dict[str, list[Any]]) -> dict[str, Any]:
+        [(table, writes)] = RequestItems.items()
+        self.requests.append(writes)
+        left = writes[:1] if len(self.requests) == 1 else []
+        return {"UnprocessedItems": {table: left} if left else {}}
+
+
+def test_put_many_writes_25_a_batch_and_sends_again_what_was_left_unprocessed() -> None:
+    client = _Unprocessing()
+    table = DynamoTable("T", client=client)  # type: ignore[arg-type]
+    items = [{"pk": {"S": "K"}, "sk": {"S": f"S{index}"}} for index in range(30)]
+
+    written = table.put_many(items, sleep=lambda seconds: None)
+
+    assert written == 30
+    assert [len(writes) for writes in client.requests] == [25, 1, 5]
+    assert client.requests[1] == [{"PutRequest": {"Item": items[0]}}]

@@ -16,6 +16,7 @@ import string
 import time
 import unicodedata
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -102,6 +103,15 @@ def _segment(name: str, value: object) -> str:
     return quote(value, safe="")
 
 
+@dataclass
+class RequestCounts:
+    """What a transport sent, for a run's record: every attempt (a retry counts again, since
+    Pleo's rate limit does), and how many of them Pleo answered with 429."""
+
+    sent: int = 0
+    rate_limited: int = 0
+
+
 class Transport:
     """One Pleo API base URL, one credential, and the policies around each request."""
 
@@ -130,6 +140,7 @@ class Transport:
         self._wall_clock = wall_clock
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=self.timeout)
+        self.counts = RequestCounts()
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -166,6 +177,7 @@ class Transport:
             if self.budget is not None:
                 await self.budget.acquire(self.deadline)
             started = self._clock()
+            self.counts.sent += 1
             try:
                 response = await self._send(method, path, query, content, headers, timeout)
             except (httpx.TransportError, TimeoutError) as exc:
@@ -209,8 +221,10 @@ class Transport:
             error = error_from_response(
                 response, operation, retry_after=retry_after, redact=self.auth.secret_values()
             )
-            if isinstance(error, RateLimitError) and self.budget is not None:
-                await self.budget.on_rate_limited()
+            if isinstance(error, RateLimitError):
+                self.counts.rate_limited += 1
+                if self.budget is not None:
+                    await self.budget.on_rate_limited()
             decision = self.retry.decide(attempt, status, retry_safe=safe, retry_after=retry_after)
             if decision is Decision.OUTCOME_UNKNOWN:
                 raise _outcome_unknown(error, operation) from error

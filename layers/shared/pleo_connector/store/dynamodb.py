@@ -232,10 +232,16 @@ class DynamoTable:
 
     def delete_many(self, keys: Sequence[Key], *, sleep: Any = time.sleep) -> int:
         """Delete `keys` in batches of 25, retrying what DynamoDB leaves unprocessed."""
-        for start in range(0, len(keys), _BATCH_SIZE):
-            pending: list[dict[str, Any]] = [
-                {"DeleteRequest": {"Key": key}} for key in keys[start : start + _BATCH_SIZE]
-            ]
+        return self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys], sleep)
+
+    def put_many(self, items: Sequence[Item], *, sleep: Any = time.sleep) -> int:
+        """Put `items` (unconditionally) in batches of 25, retrying what DynamoDB leaves
+        unprocessed; each batch is written before the next is sent."""
+        return self._batch_write([{"PutRequest": {"Item": item}} for item in items], sleep)
+
+    def _batch_write(self, writes: Sequence[dict[str, Any]], sleep: Any) -> int:
+        for start in range(0, len(writes), _BATCH_SIZE):
+            pending: list[dict[str, Any]] = list(writes[start : start + _BATCH_SIZE])
             for attempt in range(_BATCH_ATTEMPTS):
                 request: dict[str, Any] = {"RequestItems": {self.table_name: pending}}
                 with _translated("BatchWriteItem"):
@@ -249,7 +255,7 @@ class DynamoTable:
                 raise StoreUnavailableError(
                     "BatchWriteItem left items unprocessed", operation="BatchWriteItem"
                 )
-        return len(keys)
+        return len(writes)
 
 
 def _add_expressions(
