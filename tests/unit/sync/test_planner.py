@@ -741,3 +741,16 @@ def test_a_tax_code_type_is_written_as_pleo_names_it() -> None:
 
     assert change.values["type"] == "reverse"
     assert match_key(change.values["code"]) == change.key
+
+
+def test_an_external_id_that_differs_only_in_case_is_not_an_update() -> None:
+    from pleo_connector.sync.normalise import account_values, differs
+
+    assert not differs(
+        Kind.ACCOUNT,
+        account_values(external_id="ACC-1", code="6100", name="Travel", tax_code_external_id=None),
+        account_values(external_id="acc-1", code="6100", name="Travel", tax_code_external_id=None),
+    )
+    wanted = {"externalId": "V-1", "name": "Paper Co", "defaultCurrency": "DKK"}
+    assert not differs(Kind.VENDOR, wanted, {**wanted, "externalId": "v-1"})
+    assert differs(Kind.VENDOR, wanted, {**wanted, "name": "Paper Company"})

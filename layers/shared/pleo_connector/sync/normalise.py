@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from pleo_connector.sync.model import match_key
 from pleo_connector.vocabulary import Kind
 
 VALUE_FIELDS: Mapping[Kind, tuple[str, ...]] = {
@@ -133,6 +134,19 @@ def account_values(
     }
 
 
+# Fields that are the match key itself: records match without regard to their case, and Pleo does
+# not change an account's externalId on update, so a difference in case alone is not a change
+# (comparing it exactly would plan the same update on every run).
+KEY_FIELDS: Mapping[Kind, str] = {Kind.VENDOR: "externalId", Kind.ACCOUNT: "externalId"}
+
+
 def differs(kind: Kind, wanted: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
     """Whether a record holding `current` needs a write to hold `wanted` (both normalised)."""
-    return any(wanted.get(name) != current.get(name) for name in VALUE_FIELDS[kind])
+    key_field = KEY_FIELDS.get(kind)
+    for name in VALUE_FIELDS[kind]:
+        left, right = wanted.get(name), current.get(name)
+        if name == key_field and isinstance(left, str) and isinstance(right, str):
+            left, right = match_key(left), match_key(right)
+        if left != right:
+            return True
+    return False
