@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import tempfile
+import time
 import tracemalloc
 from decimal import Decimal
 from pathlib import Path
@@ -17,6 +19,7 @@ from pydantic import ValidationError
 from pleo_connector.adapters.errors import SourceError, SourceProblem
 from pleo_connector.adapters.json_snapshot import (
     OFFER_REUSE_S,
+    STALE_SPOOL_S,
     JsonSnapshotAdapter,
     JsonSnapshotSettings,
 )
@@ -157,6 +160,26 @@ def test_the_spool_is_removed_on_closing_and_on_failing(
         pass
 
     assert list(spools.iterdir()) == []
+
+
+def test_a_spool_left_by_a_run_that_died_is_removed_by_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spools = tmp_path / "tmp"
+    spools.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spools))
+    stale = spools / "snapshot-dead"
+    stale.mkdir()
+    (stale / "vendors.jsonl").write_text("[]\n")
+    old = time.time() - STALE_SPOOL_S - 60
+    os.utime(stale, (old, old))
+    recent = spools / "snapshot-running"
+    recent.mkdir()
+
+    with local_adapter().open_reader(settings_for(write(tmp_path, example()))):
+        pass
+
+    assert sorted(path.name for path in spools.iterdir()) == ["snapshot-running"]
 
 
 def test_a_source_the_deployment_refuses_fails_on_opening(tmp_path: Path) -> None:

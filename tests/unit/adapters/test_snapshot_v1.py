@@ -5,8 +5,10 @@ layer's models accept and refuse exactly what the published JSON Schema does."""
 from __future__ import annotations
 
 import json
+import re
 import typing
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 from pleo_connector.adapters.errors import SourceError, SourceProblem
 from pleo_connector.adapters.records import TaxCodeKind
 from pleo_connector.adapters.snapshot_v1 import SCHEMA_PATH, TaxType, read_snapshot
-from tests.support.snapshots import RecordingSink, chunked, encoded, example
+from tests.support.snapshots import EXAMPLE, RecordingSink, chunked, encoded, example
 
 pytestmark = pytest.mark.unit
 
@@ -56,6 +58,14 @@ def test_the_example_is_read_with_every_field() -> None:
     assert vendor.registration_number is None
     [account] = sink.accounts
     assert (account.external_id, account.tax_code) == ("6100", "S25")
+
+
+def test_the_documented_example_is_the_one_tested_and_is_valid() -> None:
+    guide = (Path(__file__).resolve().parents[3] / "docs" / "adapters.md").read_text("utf-8")
+    [block] = re.findall(r"```json\n(.*?)```", guide, flags=re.DOTALL)
+
+    assert json.loads(block) == EXAMPLE
+    assert len(read(block.encode()).vendors) == 1
 
 
 def test_a_rate_is_the_decimal_its_text_says() -> None:

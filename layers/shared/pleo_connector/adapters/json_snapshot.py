@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import tempfile
 import threading
 import time
@@ -106,7 +107,8 @@ class JsonSnapshotReader:
         self._folder: tempfile.TemporaryDirectory[str] | None = None
 
     def __enter__(self) -> Self:
-        folder = tempfile.TemporaryDirectory(prefix="snapshot-", ignore_cleanup_errors=True)
+        _sweep_stale_spools()
+        folder = tempfile.TemporaryDirectory(prefix=_SPOOL_PREFIX, ignore_cleanup_errors=True)
         try:
             opened = self._opener.open(self._source)
             if opened is None:  # only with a known revision, which a reader never gives
@@ -232,6 +234,26 @@ class JsonSnapshotAdapter:
 
 
 # --- the spool ---------------------------------------------------------------------------------
+
+_SPOOL_PREFIX = "snapshot-"
+# A spool older than this was left by a process that died mid-run (a Lambda timeout keeps /tmp):
+# no run lasts this long, so it is removed rather than left to fill the disk.
+STALE_SPOOL_S = 3600.0
+
+
+def _sweep_stale_spools() -> None:
+    root = Path(tempfile.gettempdir())
+    cutoff = time.time() - STALE_SPOOL_S
+    try:
+        candidates = list(root.glob(f"{_SPOOL_PREFIX}*"))
+    except OSError:
+        return
+    for folder in candidates:
+        try:
+            if folder.is_dir() and not folder.is_symlink() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _spool_file(path: Path, mode: str) -> IO[str]:
