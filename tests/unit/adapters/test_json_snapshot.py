@@ -365,7 +365,7 @@ def test_a_source_that_cannot_be_used_offers_nothing_so_the_page_still_renders(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     document = example()
-    document["vendors"][0]["currency"] = None
+    document["tagGroups"][0]["code"] = None
     adapter = local_adapter()
 
     assert adapter.offered_tag_groups(settings_for(write(tmp_path, document))) == ()
@@ -375,3 +375,20 @@ def test_a_source_that_cannot_be_used_offers_nothing_so_the_page_still_renders(
     )
     assert adapter.offered_tag_groups(secret_url) == ()
     assert SECRET not in capsys.readouterr().out
+
+
+def test_offering_groups_checks_the_groups_and_reads_no_further(tmp_path: Path) -> None:
+    """The page needs the groups alone: the sync checks the rest. A document whose tagGroups
+    come first is not read past them, which the broken text after them shows."""
+    document = example()
+    document["vendors"][0]["currency"] = None
+    document["tagGroups"][0]["tags"][0]["name"] = 7
+    first = write(tmp_path, document, "first.json")
+    text = b'{"version": 1, "tagGroups": [{"code": "DEPT", "name": "Departments"}], "vendors": ['
+    second = write(tmp_path, text + b"not json at all", "second.json")
+    adapter = local_adapter()
+
+    assert list(adapter.offered_tag_groups(settings_for(first))) == [("DEPT", "Departments")]
+    assert list(adapter.offered_tag_groups(settings_for(second))) == [("DEPT", "Departments")]
+    with pytest.raises(SourceError), adapter.open_reader(settings_for(second)):
+        pass

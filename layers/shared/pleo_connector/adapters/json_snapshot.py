@@ -210,12 +210,13 @@ class JsonSnapshotAdapter:
     def offered_tag_groups(self, settings: BaseModel | None) -> Sequence[tuple[str, str]]:
         """The document's tag groups that are not archived, as (code, name).
 
-        The settings page asks on every view, so the answer is kept per process for each source
-        and asked again cheaply: a file by its size and time, S3 and https by ETag or
-        Last-Modified (a 304 costs no body); a source with neither is reused for a minute. The
-        read has the same caps as a sync's, with a shorter time limit. A source that cannot be
-        read offers nothing, so the page still renders and the source can be fixed there; the
-        sync reports why it failed."""
+        Only `tagGroups` is checked, and reading stops at its end, so a large document that
+        puts it first costs the page little; the sync checks the rest. The page asks on every
+        view, so the answer is kept per process for each source and asked again cheaply: a file
+        by its size and time, S3 and https by ETag or Last-Modified (a 304 costs no body); a
+        source with neither is reused for a minute. The read has the same caps as a sync's,
+        with a shorter time limit. A source that cannot be read offers nothing, so the page
+        still renders and the source can be fixed there; the sync reports why it failed."""
         if not isinstance(settings, JsonSnapshotSettings):
             return ()
         try:
@@ -373,7 +374,7 @@ class _OfferCache:
         else:
             collector = _GroupCollector()
             with opened:
-                read_snapshot(opened.chunks(), collector)
+                read_snapshot(opened.chunks(), collector, tag_groups_only=True)
             revision = opened.revision
             if revision is not None and not (revision.etag or revision.modified):
                 revision = None

@@ -128,11 +128,21 @@ _PROBLEMS = {
 
 
 def read_snapshot(
-    chunks: Iterable[bytes], sink: SnapshotSink, *, max_record_chars: int = MAX_RECORD_CHARS
+    chunks: Iterable[bytes],
+    sink: SnapshotSink,
+    *,
+    max_record_chars: int = MAX_RECORD_CHARS,
+    tag_groups_only: bool = False,
 ) -> None:
     """Check the document in `chunks` and hand its records to `sink`; SourceError on the first
-    problem. The sink may already hold records by then: the caller drops them all."""
-    reader = _DocumentReader(JsonStream(chunks, max_value_chars=max_record_chars), sink)
+    problem. The sink may already hold records by then: the caller drops them all.
+
+    `tag_groups_only` reads what the settings page needs, fast: the groups are checked and
+    handed over, tags and other sections are only read past, and reading stops at the end of
+    `tagGroups` (a document that puts it first is read no further)."""
+    reader = _DocumentReader(
+        JsonStream(chunks, max_value_chars=max_record_chars), sink, groups_only=tag_groups_only
+    )
     try:
         reader.read()
     except JsonSyntaxError as error:
@@ -156,9 +166,10 @@ def read_snapshot(
 
 
 class _DocumentReader:
-    def __init__(self, stream: JsonStream, sink: SnapshotSink) -> None:
+    def __init__(self, stream: JsonStream, sink: SnapshotSink, *, groups_only: bool) -> None:
         self.stream = stream
         self.sink = sink
+        self.groups_only = groups_only
         self.where = ""  # the path being read, for messages
 
     def read(self) -> None:
@@ -181,6 +192,11 @@ class _DocumentReader:
                 self._version(stream.value())
             elif key == "tagGroups":
                 self._tag_groups()
+                if self.groups_only:
+                    return
+            elif self.groups_only and key in SECTIONS:
+                for _ in self._items(key):
+                    pass
             elif key == "taxCodes":
                 for where, raw in self._items(key):
                     self.sink.tax_code(_valid(TaxCodeV1, raw, where))
@@ -199,11 +215,15 @@ class _DocumentReader:
                 raise _invalid(f"The snapshot was refused: {key} is missing.", key)
 
     def _version(self, value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | Decimal) or value != 1:
-            shown = f" {value}" if isinstance(value, int) and not isinstance(value, bool) else ""
+        if isinstance(value, bool) or not isinstance(value, int | Decimal):
             raise _invalid(
-                f"The snapshot is of version{shown}; this connector reads version"
-                f" {FORMAT_VERSION} (version must be {FORMAT_VERSION}).",
+                f"The snapshot was refused: version must be {FORMAT_VERSION}.", "version"
+            )
+        if value != FORMAT_VERSION:
+            shown = f" {value}" if isinstance(value, int) else ""
+            raise _invalid(
+                f"The snapshot is of another version{shown}; this connector reads version"
+                f" {FORMAT_VERSION}.",
                 "version",
             )
 
@@ -243,7 +263,9 @@ class _DocumentReader:
                     )
                 for position in stream.array_items():
                     self.where = f"{where}.tags[{position}]"
-                    self.sink.tag(index, _valid(TagV1, stream.value(), self.where))
+                    raw = stream.value()
+                    if not self.groups_only:
+                        self.sink.tag(index, _valid(TagV1, raw, self.where))
             self.where = where
             self.sink.tag_group(index, _valid(TagGroupV1, fields, where))
 
