@@ -1,10 +1,18 @@
-"""Settings that decide security checks: the issuer a callback must name, and whether it must."""
+"""Settings that decide security checks: the issuer a callback must name, and whether it must;
+where snapshot sources may be read from, and the caps on reading them."""
 
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
-from pleo_connector.config import PleoSettings, load_settings
+from pleo_connector.config import (
+    AdapterSettings,
+    PleoSettings,
+    SettingsFunctionSettings,
+    WorkerFunctionSettings,
+    load_settings,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -52,3 +60,44 @@ def test_iss_is_required_unless_switched_off(value: str | None, required: bool) 
         environment["PLEO_REQUIRE_ISS"] = value
 
     assert pleo(**environment).pleo_require_iss is required
+
+
+def test_source_rules_are_strict_by_default() -> None:
+    settings = load_settings(AdapterSettings, {})
+
+    assert settings.allow_local_sources is False
+    assert (settings.source_bucket, settings.source_prefix) == ("", "")
+    assert settings.source_max_bytes == 50 * 1024 * 1024
+
+
+@pytest.mark.parametrize("model", [SettingsFunctionSettings, WorkerFunctionSettings])
+def test_the_functions_that_read_sources_get_their_rules(model: type[AdapterSettings]) -> None:
+    environment = {
+        **BASE,
+        "PLEO_AUTH_URL": "https://auth.pleo.io",
+        "TABLE_NAME": "table",
+        "KMS_KEY_ID": "key",
+        "SYNC_QUEUE_URL": "https://sqs.example/queue",
+        "PUBLIC_BASE_URL": "https://app.example",
+        "SESSION_SECRET_ID": "session",
+        "ADAPTER": "json",
+        "ALLOW_LOCAL_SOURCES": "true",
+        "SOURCE_BUCKET": "acme-snapshots",
+        "SOURCE_PREFIX": "snapshots/",
+        "SOURCE_TOTAL_TIMEOUT_S": "30",
+    }
+
+    settings = load_settings(model, environment)
+
+    assert settings.allow_local_sources is True
+    assert (settings.source_bucket, settings.source_prefix) == ("acme-snapshots", "snapshots/")
+    assert settings.source_total_timeout_s == 30
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [{"SOURCE_MAX_BYTES": "0"}, {"SOURCE_TOTAL_TIMEOUT_S": "0"}, {"SOURCE_READ_TIMEOUT_S": "-1"}],
+)
+def test_caps_must_be_positive(environment: dict[str, str]) -> None:
+    with pytest.raises(ValidationError):
+        load_settings(AdapterSettings, environment)

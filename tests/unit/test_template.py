@@ -17,7 +17,13 @@ import pytest
 from cfnlint.api import ManualArgs, lint_file
 
 from local.resources import TEMPLATE, load_template, resources_of_type
-from pleo_connector.config import PleoSettings, QueueSettings, StoreSettings, WebSettings
+from pleo_connector.config import (
+    AdapterSettings,
+    PleoSettings,
+    QueueSettings,
+    StoreSettings,
+    WebSettings,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -44,6 +50,15 @@ SCOPE_OF_SERVICE = {
     "kms": "AWS::KMS::Key",
     "sqs": "AWS::SQS::Queue",
     "secretsmanager": "AWS::SecretsManager::Secret",
+}
+# The functions that read snapshot sources: the worker, and the settings page for its tag groups.
+SOURCE_READERS = {"SettingsFunction", WORKER}
+# The only S3 objects any function may read: under the stack's prefix of the stack's bucket.
+SOURCE_OBJECTS = "arn:${AWS::Partition}:s3:::${SourceBucket}/${SourcePrefix}*"
+SOURCE_ENV = {
+    "ALLOW_LOCAL_SOURCES": "AllowLocalSources",
+    "SOURCE_BUCKET": "SourceBucket",
+    "SOURCE_PREFIX": "SourcePrefix",
 }
 
 
@@ -75,6 +90,23 @@ def getatt_target(value: Any) -> str:
     logical, attribute = value["Fn::GetAtt"]
     assert attribute == "Arn", value
     return str(logical)
+
+
+def policy_documents(function: dict[str, Any]) -> Iterator[tuple[str | None, Any]]:
+    """(condition, policy) of each of a function's policies; a policy that only some stacks
+    have is written `!If [Condition, {Statement: ...}, !Ref AWS::NoValue]`."""
+    for policy in function["Properties"].get("Policies", []):
+        if isinstance(policy, dict) and set(policy) == {"Fn::If"}:
+            condition, when_true, when_false = policy["Fn::If"]
+            assert when_false == {"Ref": "AWS::NoValue"}, f"{condition}: {when_false!r}"
+            yield condition, when_true
+        else:
+            yield None, policy
+
+
+def statement_actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return list(actions) if isinstance(actions, list) else [actions]
 
 
 def resource_scopes(template: Template, resource: Any) -> list[tuple[str, str]]:
@@ -272,19 +304,24 @@ def check_parameters(template: Template) -> None:
 
 
 def check_policies_scoped(template: Template) -> None:
-    """Every inline statement names the exact ARNs its actions need, of the right kind."""
+    """Every inline statement names the exact ARNs its actions need, of the right kind. S3 is
+    read only from the stack's source bucket and prefix, and only when the stack names one."""
     for name, function in functions(template).items():
-        for policy in function["Properties"].get("Policies", []):
+        for condition, policy in policy_documents(function):
             assert isinstance(policy, dict), f"{name}: managed policy {policy!r} is not scoped"
             assert set(policy) == {"Statement"}, f"{name}: SAM policy template {policy!r}"
             for statement in policy["Statement"]:
                 assert statement["Effect"] == "Allow"
-                actions = statement["Action"]
-                actions = actions if isinstance(actions, list) else [actions]
+                actions = statement_actions(statement)
                 services = {action.split(":", 1)[0] for action in actions}
                 assert len(services) == 1, f"{name}: one service per statement, got {services}"
                 [service] = services
                 assert all("*" not in action for action in actions), f"{name}: {actions}"
+                if service == "s3":
+                    assert actions == ["s3:GetObject"], f"{name}: {actions}"
+                    assert statement["Resource"] == {"Fn::Sub": SOURCE_OBJECTS}, name
+                    assert condition == "HasSourceBucket", f"{name}: S3 read without a bucket"
+                    continue
                 expected_type = SCOPE_OF_SERVICE[service]
                 for logical, suffix in resource_scopes(template, statement["Resource"]):
                     kind = template["Resources"][logical]["Type"]
@@ -311,6 +348,32 @@ def check_function_permissions(template: Template) -> None:
         )
     }
     assert dispatcher_actions == {"dynamodb:Query", "sqs:SendMessage"}
+
+
+def check_source_reading(template: Template) -> None:
+    """Where snapshot sources may be read is the stack's to say, strict by default: no local
+    files, no bucket; the functions that read sources may read the bucket, no other may."""
+    parameters = template["Parameters"]
+    assert parameters["AllowLocalSources"]["Default"] == "false"
+    assert set(parameters["AllowLocalSources"]["AllowedValues"]) == {"true", "false"}
+    assert parameters["SourceBucket"]["Default"] == ""
+    assert parameters["SourcePrefix"]["Default"] == ""
+    assert template["Conditions"]["HasSourceBucket"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "SourceBucket"}, ""]}]
+    }
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    aliases = {field.alias for field in AdapterSettings.model_fields.values()}
+    for variable, parameter in SOURCE_ENV.items():
+        assert variable in aliases, f"{variable} is not a setting"
+        assert variables.get(variable) == {"Ref": parameter}, variable
+    readers = {
+        name
+        for name, function in functions(template).items()
+        for _, policy in policy_documents(function)
+        for statement in policy["Statement"]
+        if any(action.startswith("s3:") for action in statement_actions(statement))
+    }
+    assert readers == SOURCE_READERS, f"functions that read S3: {sorted(readers)}"
 
 
 def check_logs(template: Template) -> None:
@@ -354,6 +417,7 @@ CHECKS: list[Callable[[Template], None]] = [
     check_parameters,
     check_policies_scoped,
     check_function_permissions,
+    check_source_reading,
     check_logs,
     check_outputs,
 ]
@@ -394,6 +458,22 @@ def _schedule_event(template: Template) -> Any:
 
 def _first(statements: list[dict[str, Any]], service: str) -> dict[str, Any]:
     return next(s for s in statements if str(s["Action"]).count(f"{service}:"))
+
+
+def _source_policy(template: Template, name: str) -> Any:
+    """The `!If [HasSourceBucket, ...]` policy of a function that reads sources."""
+    policies = _properties(template, name)["Policies"]
+    return next(p for p in policies if "Fn::If" in p)
+
+
+def _source_statement(template: Template, name: str) -> Any:
+    return _source_policy(template, name)["Fn::If"][1]["Statement"][0]
+
+
+def _unconditional_source_policy(template: Template) -> None:
+    policies = _properties(template, WORKER)["Policies"]
+    index = policies.index(_source_policy(template, WORKER))
+    policies[index] = policies[index]["Fn::If"][1]
 
 
 # (description, mutation, the check that must object)
@@ -640,6 +720,72 @@ MUTATIONS: list[tuple[str, Callable[[Template], object], Callable[[Template], No
             copy.deepcopy(_first(_statements(t, WORKER), "kms"))
         ),
         check_function_permissions,
+    ),
+    (
+        "S3 read in every stack, bucket or not",
+        _unconditional_source_policy,
+        check_policies_scoped,
+    ),
+    (
+        "S3 read of the whole bucket",
+        lambda t: _source_statement(t, WORKER).update(
+            Resource={"Fn::Sub": "arn:${AWS::Partition}:s3:::${SourceBucket}/*"}
+        ),
+        check_policies_scoped,
+    ),
+    (
+        "S3 read of every bucket",
+        lambda t: _source_statement(t, "SettingsFunction").update(Resource="*"),
+        check_policies_scoped,
+    ),
+    (
+        "S3 write",
+        lambda t: _source_statement(t, WORKER).update(Action=["s3:GetObject", "s3:PutObject"]),
+        check_policies_scoped,
+    ),
+    (
+        "S3 wildcard action",
+        lambda t: _source_statement(t, WORKER).update(Action="s3:Get*"),
+        check_policies_scoped,
+    ),
+    (
+        "local sources allowed by default",
+        lambda t: t["Parameters"]["AllowLocalSources"].update(Default="true"),
+        check_source_reading,
+    ),
+    (
+        "local sources always allowed",
+        lambda t: t["Globals"]["Function"]["Environment"]["Variables"].update(
+            ALLOW_LOCAL_SOURCES="true"
+        ),
+        check_source_reading,
+    ),
+    (
+        "a default source bucket",
+        lambda t: t["Parameters"]["SourceBucket"].update(Default="my-company-data"),
+        check_source_reading,
+    ),
+    (
+        "no SOURCE_PREFIX",
+        lambda t: t["Globals"]["Function"]["Environment"]["Variables"].pop("SOURCE_PREFIX"),
+        check_source_reading,
+    ),
+    (
+        "the bucket condition always holds",
+        lambda t: t["Conditions"].update(HasSourceBucket={"Fn::Equals": ["a", "a"]}),
+        check_source_reading,
+    ),
+    (
+        "the dispatcher reads sources",
+        lambda t: _properties(t, DISPATCHER)["Policies"].append(
+            copy.deepcopy(_source_policy(t, WORKER))
+        ),
+        check_source_reading,
+    ),
+    (
+        "the worker cannot read sources",
+        lambda t: _properties(t, WORKER)["Policies"].remove(_source_policy(t, WORKER)),
+        check_source_reading,
     ),
     (
         "a function without its log group",

@@ -88,9 +88,26 @@ class WebSettings(_FromEnvironment):
 
 
 class AdapterSettings(_FromEnvironment):
-    """Which accounting-system adapter this deployment reads (see adapters/registry.py)."""
+    """Which accounting-system adapter this deployment reads (see adapters/registry.py), and
+    where its sources may be read from (see adapters/sources.py). A source is what a customer
+    typed, so every default is the strict one: no local files, no bucket, tight caps."""
 
     adapter: str = Field(alias="ADAPTER", default="placeholder", min_length=1)
+    # A path on the function's own file system: true only in the local world.
+    allow_local_sources: bool = Field(alias="ALLOW_LOCAL_SOURCES", default=False)
+    # The one bucket (and key prefix in it) that `s3://` sources may name; empty: none.
+    source_bucket: str = Field(alias="SOURCE_BUCKET", default="")
+    source_prefix: str = Field(alias="SOURCE_PREFIX", default="")
+    source_max_bytes: int = Field(alias="SOURCE_MAX_BYTES", default=50 * 1024 * 1024, gt=0)
+    source_connect_timeout_s: float = Field(
+        alias="SOURCE_CONNECT_TIMEOUT_S", default=5.0, gt=0, le=60
+    )
+    # The longest wait for the next piece of the body.
+    source_read_timeout_s: float = Field(alias="SOURCE_READ_TIMEOUT_S", default=15.0, gt=0, le=300)
+    # The whole read, from the first connection to the last byte.
+    source_total_timeout_s: float = Field(
+        alias="SOURCE_TOTAL_TIMEOUT_S", default=60.0, gt=0, le=900
+    )
 
 
 # --- one model per function: exactly the settings it needs -------------------------------------

@@ -18,6 +18,7 @@ from pleo_connector.adapters.base import AdapterDescriptor
 from pleo_connector.errors import ConfigurationError
 
 BUILT_IN: dict[str, str] = {
+    "json": "pleo_connector.adapters.json_snapshot:JsonSnapshotAdapter",
     "placeholder": "pleo_connector.adapters.placeholder:PlaceholderAdapter",
 }
 DEFAULT_ADAPTER = "placeholder"
