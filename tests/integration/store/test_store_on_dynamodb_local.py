@@ -65,6 +65,22 @@ def test_installation_lifecycle(table: DynamoTable, unique: str) -> None:
     assert CredentialRepository(table).get(inst) is None
 
 
+def test_a_paused_installation_stays_off_the_schedule(table: DynamoTable, unique: str) -> None:
+    repo = InstallationRepository(table)
+    inst = f"{unique}-inst"
+    created = repo.create_or_update(_record(inst, f"{unique}-co"))
+
+    paused = repo.set_paused(inst, True)
+    assert inst not in set(repo.iter_schedulable())
+    repo.update_status(inst, InstallationStatus.ACTIVATED, paused.version)
+    assert inst not in set(repo.iter_schedulable())
+    with pytest.raises(WriteConflictError):
+        repo.update_status(inst, InstallationStatus.ACTIVATED, created.version)
+
+    repo.set_paused(inst, False)
+    assert inst in set(repo.iter_schedulable())
+
+
 def test_state_consume_is_single_use_even_when_concurrent(table: DynamoTable, unique: str) -> None:
     store = OAuthStateStore(table)
     state = f"{unique}-state"

@@ -228,3 +228,69 @@ def test_delete_all_removes_every_item_and_the_company_pointer(
     assert _schedulable(repo) == {"inst-other"}
     # After a removal the company can install again.
     assert repo.create_or_update(_record("inst-new")).version == 1
+
+
+def test_a_paused_installation_leaves_the_schedule_until_it_is_resumed(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    repo = InstallationRepository(table, clock=clock)
+    created = repo.create_or_update(_record())
+
+    paused = repo.set_paused("inst-1", True)
+
+    assert (paused.paused, paused.schedulable, paused.version) == (True, False, 2)
+    assert repo.get("inst-1") == paused
+    assert _schedulable(repo) == set()
+
+    resumed = repo.set_paused("inst-1", False)
+
+    assert (resumed.paused, resumed.schedulable) == (False, True)
+    assert resumed.status == created.status
+    assert _schedulable(repo) == {"inst-1"}
+
+
+def test_a_status_change_does_not_put_a_paused_installation_back_on_the_schedule(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    repo = InstallationRepository(table, clock=clock)
+    repo.create_or_update(_record(status=InstallationStatus.PENDING_INTEGRATION))
+    paused = repo.set_paused("inst-1", True)
+
+    activated = repo.update_status("inst-1", InstallationStatus.ACTIVATED, paused.version)
+
+    assert (activated.status, activated.paused, activated.version) == (
+        InstallationStatus.ACTIVATED,
+        True,
+        paused.version + 1,
+    )
+    assert _schedulable(repo) == set()
+
+
+def test_a_paused_installation_with_a_stale_version_still_conflicts(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    repo = InstallationRepository(table, clock=clock)
+    created = repo.create_or_update(_record())
+    repo.set_paused("inst-1", True)
+
+    with pytest.raises(WriteConflictError):
+        repo.update_status("inst-1", InstallationStatus.ACTIVATED, created.version)
+
+
+def test_resuming_keeps_an_installation_out_that_is_not_schedulable_anyway(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    repo = InstallationRepository(table, clock=clock)
+    repo.create_or_update(_record())
+    repo.set_paused("inst-1", True)
+    repo.mark_auth_failure("inst-1")
+
+    resumed = repo.set_paused("inst-1", False)
+
+    assert (resumed.paused, resumed.local_error) == (False, AUTH_ERROR)
+    assert _schedulable(repo) == set()
+
+
+def test_pausing_a_missing_installation_is_not_found(table: DynamoTable) -> None:
+    with pytest.raises(InstallationNotFoundError):
+        InstallationRepository(table).set_paused("nope", True)

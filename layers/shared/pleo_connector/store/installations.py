@@ -4,7 +4,9 @@ Items: the installation `INST#<id>`/`META`, and a pointer `COMPANY#<id>`/`INSTAL
 the same transaction, so a second install for the same company finds the one installation and
 updates it instead of adding another. The `Schedulable` index holds exactly the installations
 the dispatcher should sync: `schedule_pk`/`schedule_sk` exist only while the status is ACTIVATED
-or PENDING_INTEGRATION and the installation is not marked for an auth failure.
+or PENDING_INTEGRATION, the installation is not marked for an auth failure, and nobody paused it
+(`paused`, set by an operator: it leaves the index like a dead installation, whatever its status
+does meanwhile, until it is unpaused).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ SCHEDULABLE_PARTITION = "SCHEDULABLE"
 
 META = "META"
 COMPANY_POINTER = "INSTALLATION"
+_PAUSE_ATTEMPTS = 3
 
 
 def installation_pk(installation_id: str) -> str:
@@ -70,17 +73,20 @@ class InstallationRecord:
     config: dict[str, Any] = field(default_factory=dict)
     sync_choices: dict[str, Any] = field(default_factory=dict)
     failure_count: int = 0
+    paused: bool = False
     version: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
     @property
     def schedulable(self) -> bool:
-        return is_schedulable(self.status, self.local_error)
+        return is_schedulable(self.status, self.local_error, paused=self.paused)
 
 
-def is_schedulable(status: InstallationStatus, local_error: LocalError | None) -> bool:
-    return status in SCHEDULABLE_STATUSES and local_error != LocalError.AUTH_ERROR
+def is_schedulable(
+    status: InstallationStatus, local_error: LocalError | None, *, paused: bool = False
+) -> bool:
+    return status in SCHEDULABLE_STATUSES and local_error != LocalError.AUTH_ERROR and not paused
 
 
 class InstallationRepository:
@@ -106,9 +112,10 @@ class InstallationRepository:
             return None
         return self.get(need_s(pointer, "installation_id"))
 
-    def iter_schedulable(self, page_size: int = 100) -> Iterator[str]:
-        """Ids of the installations the dispatcher should sync (the index is eventually
-        consistent: a change shows up within a second or so)."""
+    def iter_schedulable(self, page_size: int = 1000) -> Iterator[str]:
+        """Ids of the installations the dispatcher should sync, a page at a time (the index is
+        eventually consistent: a change shows up within a second or so). Its items are keys only,
+        so a page of 1,000 is small: 10,000 installations are ten queries."""
         for item in self._table.query(
             index=SCHEDULABLE_INDEX,
             key_condition="schedule_pk = :partition",
@@ -185,54 +192,112 @@ class InstallationRepository:
     ) -> InstallationRecord:
         """Set the status (and error fields: None clears them), keeping the schedule index in step.
 
-        With `expected_version`, only if nobody wrote since; without, whatever the version.
+        With `expected_version`, only if nobody wrote since; without, whatever the version. A
+        paused installation stays out of the index whatever its status.
         """
-        now = self._now()
-        sets = ["#status = :status", "updated_at = :now", "version = version + :one"]
-        removes: list[str] = []
-        values: dict[str, Any] = {
-            ":status": s(status),
-            ":now": s(_iso(now)),
-            ":one": n(1),
-        }
-        for name, value in (("error_code", error_code), ("local_error", local_error)):
-            if value is None:
-                removes.append(name)
-            else:
-                sets.append(f"{name} = :{name}")
-                values[f":{name}"] = s(value)
-        if failure_count is not None:
-            sets.append("failure_count = :failure_count")
-            values[":failure_count"] = n(failure_count)
-        if is_schedulable(status, local_error):
-            sets += ["schedule_pk = :schedule_pk", "schedule_sk = :schedule_sk"]
-            values[":schedule_pk"] = s(SCHEDULABLE_PARTITION)
-            values[":schedule_sk"] = s(installation_id)
-        else:
-            removes += ["schedule_pk", "schedule_sk"]
-        condition = "attribute_exists(pk)"
-        if expected_version is not None:
-            condition += " AND version = :expected"
-            values[":expected"] = n(expected_version)
-        update = "SET " + ", ".join(sets)
-        if removes:
-            update += " REMOVE " + ", ".join(removes)
+        write = _StatusWrite(
+            installation_id, status, expected_version, error_code, local_error, failure_count
+        )
+        schedule = is_schedulable(status, local_error)
         try:
-            item = self._table.update(
-                _meta_key(installation_id),
-                update=update,
-                condition=condition,
-                names={"#status": "status"},
-                values=values,
-                return_old_on_conflict=True,
-            )
+            return self._write_status(write, schedule=schedule)
         except WriteConflictError as error:
             if error.current is None:
                 raise InstallationNotFoundError(
                     "no such installation", operation=error.operation
                 ) from error
+            if schedule and _lost_only_to_pause(error.current, expected_version):
+                return self._write_status(write, schedule=False)
             raise
+
+    def _write_status(self, write: _StatusWrite, *, schedule: bool) -> InstallationRecord:
+        """One conditional update; with `schedule`, it joins the index unless it is paused (the
+        condition fails then, and the caller writes again without the index)."""
+        now = self._now()
+        sets = ["#status = :status", "updated_at = :now", "version = version + :one"]
+        removes: list[str] = []
+        values: dict[str, Any] = {
+            ":status": s(write.status),
+            ":now": s(_iso(now)),
+            ":one": n(1),
+        }
+        for name, value in (("error_code", write.error_code), ("local_error", write.local_error)):
+            if value is None:
+                removes.append(name)
+            else:
+                sets.append(f"{name} = :{name}")
+                values[f":{name}"] = s(value)
+        if write.failure_count is not None:
+            sets.append("failure_count = :failure_count")
+            values[":failure_count"] = n(write.failure_count)
+        condition = "attribute_exists(pk)"
+        if schedule:
+            sets += ["schedule_pk = :schedule_pk", "schedule_sk = :schedule_sk"]
+            values[":schedule_pk"] = s(SCHEDULABLE_PARTITION)
+            values[":schedule_sk"] = s(write.installation_id)
+            condition += " AND (attribute_not_exists(paused) OR paused = :unpaused)"
+            values[":unpaused"] = {"BOOL": False}
+        else:
+            removes += ["schedule_pk", "schedule_sk"]
+        if write.expected_version is not None:
+            condition += " AND version = :expected"
+            values[":expected"] = n(write.expected_version)
+        update = "SET " + ", ".join(sets)
+        if removes:
+            update += " REMOVE " + ", ".join(removes)
+        item = self._table.update(
+            _meta_key(write.installation_id),
+            update=update,
+            condition=condition,
+            names={"#status": "status"},
+            values=values,
+            return_old_on_conflict=True,
+        )
         return _record_from_item(item)
+
+    def set_paused(self, installation_id: str, paused: bool) -> InstallationRecord:
+        """Pause (or resume) the scheduled syncs of one installation: a paused one leaves the
+        `Schedulable` index, and the worker skips what is already queued for it. Resuming puts it
+        back only where its status and errors allow. Retried on a concurrent write."""
+        conflicts = 0
+        while True:
+            record = self.require(installation_id)
+            if record.paused == paused:
+                return record
+            sets = ["updated_at = :now", "version = version + :one"]
+            removes: list[str] = []
+            values: dict[str, Any] = {
+                ":now": s(_iso(self._now())),
+                ":one": n(1),
+                ":expected": n(record.version),
+            }
+            if paused:
+                sets.append("paused = :paused")
+                values[":paused"] = {"BOOL": True}
+            else:
+                removes.append("paused")
+            if is_schedulable(record.status, record.local_error, paused=paused):
+                sets += ["schedule_pk = :schedule_pk", "schedule_sk = :schedule_sk"]
+                values[":schedule_pk"] = s(SCHEDULABLE_PARTITION)
+                values[":schedule_sk"] = s(installation_id)
+            else:
+                removes += ["schedule_pk", "schedule_sk"]
+            update = "SET " + ", ".join(sets)
+            if removes:
+                update += " REMOVE " + ", ".join(removes)
+            try:
+                item = self._table.update(
+                    _meta_key(installation_id),
+                    update=update,
+                    condition="version = :expected",
+                    values=values,
+                )
+            except WriteConflictError:
+                conflicts += 1
+                if conflicts == _PAUSE_ATTEMPTS:
+                    raise
+                continue
+            return _record_from_item(item)
 
     def mark_auth_failure(
         self, installation_id: str, status: InstallationStatus = InstallationStatus.ERROR
@@ -286,6 +351,28 @@ def _meta_key(installation_id: str) -> Key:
     return {"pk": s(installation_pk(installation_id)), "sk": s(META)}
 
 
+@dataclass(frozen=True, slots=True)
+class _StatusWrite:
+    installation_id: str
+    status: InstallationStatus
+    expected_version: int | None
+    error_code: InstallationErrorCode | None
+    local_error: LocalError | None
+    failure_count: int | None
+
+
+def _is_paused(item: Item) -> bool:
+    value = item.get("paused")
+    return bool(value and value.get("BOOL"))
+
+
+def _lost_only_to_pause(current: Item, expected_version: int | None) -> bool:
+    """Whether a status write failed because the installation is paused, and not (also) because
+    its version moved on."""
+    version_held = expected_version is None or get_int(current, "version") == expected_version
+    return _is_paused(current) and version_held
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
@@ -307,6 +394,8 @@ def _item_from_record(record: InstallationRecord) -> Item:
         item["error_code"] = s(record.error_code)
     if record.local_error is not None:
         item["local_error"] = s(record.local_error)
+    if record.paused:
+        item["paused"] = {"BOOL": True}
     if record.created_at is not None:
         item["created_at"] = s(_iso(record.created_at))
     if record.updated_at is not None:
@@ -340,6 +429,7 @@ def _record_from_item(item: Item) -> InstallationRecord:
         config=get_json(item, "config") or {},
         sync_choices=get_json(item, "sync_choices") or {},
         failure_count=get_int(item, "failure_count"),
+        paused=_is_paused(item),
         version=get_int(item, "version"),
         created_at=datetime.fromisoformat(created_at) if created_at else None,
         updated_at=datetime.fromisoformat(updated_at) if updated_at else None,

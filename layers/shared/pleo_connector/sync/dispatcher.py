@@ -1,19 +1,35 @@
 """The scheduled dispatch: one sync message per schedulable installation, and one keep-alive per
-OAuth grant idle for long, sent in batches of ten."""
+OAuth grant idle for long, sent in batches of ten.
+
+It streams: the `Schedulable` index is read a page at a time and each page goes out as it comes
+(`SyncQueue.send_many` keeps a few batches in flight), so 10,000 installations need neither a
+list in memory nor more than a few seconds. Paused, inactive and dead installations are not in
+the index at all (store/installations.py), so the dispatcher skips them without reading them.
+
+When SQS refuses some messages, the rest still go out. What stayed unsent is logged as an error
+and counted in the result, and the run succeeds: those installations are still schedulable, so
+the next scheduled run sends them, while failing the run would make Lambda run it again and send
+every message that did go out a second time. Only a run that sent nothing at all fails (SQS is
+down), and then a retry duplicates nothing.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pleo_connector.sync_queue import SyncRequest
+from pleo_connector.observability import logger
+from pleo_connector.sync_queue import QueueError, SyncRequest, UnsentRequestsError
 from pleo_connector.tokens import DEFAULT_IDLE_REFRESH_AFTER_S
 from pleo_connector.vocabulary import SyncReason
 
 if TYPE_CHECKING:
     from pleo_connector.ports import CredentialVault, InstallationStore, SyncQueuePort
+
+# How many of the unsent installations a log line names (the count is always there).
+LOGGED_UNSENT = 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,6 +44,8 @@ class DispatchDeps:
 class Dispatched:
     dispatched: int
     keep_alive: int
+    unsent: int = 0
+    abandoned: bool = False  # SQS stopped answering: part of the stream was not even tried
 
 
 def dispatch(deps: DispatchDeps) -> Dispatched:
@@ -37,10 +55,43 @@ def dispatch(deps: DispatchDeps) -> Dispatched:
         SyncRequest(installation_id=installation_id, reason=SyncReason.SCHEDULED)
         for installation_id in deps.installations.iter_schedulable()
     )
-    dispatched = deps.sync_queue.send_many(requests)
+    dispatched = _send(deps.sync_queue, requests, SyncReason.SCHEDULED)
     idle_before = deps.clock() - DEFAULT_IDLE_REFRESH_AFTER_S
     keep_alive = (
         SyncRequest(installation_id=installation_id, reason=SyncReason.KEEP_ALIVE)
         for installation_id in deps.tokens.iter_idle_grants(idle_before)
     )
-    return Dispatched(dispatched, deps.sync_queue.send_many(keep_alive))
+    kept_alive = _send(deps.sync_queue, keep_alive, SyncReason.KEEP_ALIVE)
+    done = Dispatched(
+        dispatched.sent,
+        kept_alive.sent,
+        dispatched.unsent + kept_alive.unsent,
+        dispatched.abandoned or kept_alive.abandoned,
+    )
+    if (done.unsent or done.abandoned) and not (done.dispatched or done.keep_alive):
+        raise QueueError("the sync queue took none of the dispatched messages")
+    return done
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    sent: int
+    unsent: int = 0
+    abandoned: bool = False
+
+
+def _send(queue: SyncQueuePort, requests: Iterable[SyncRequest], reason: SyncReason) -> _Sent:
+    try:
+        return _Sent(queue.send_many(requests))
+    except UnsentRequestsError as error:
+        logger.error(
+            "sync messages not sent; the next scheduled run sends them",
+            extra={
+                "reason": reason,
+                "sent": error.sent,
+                "unsent": len(error.unsent),
+                "abandoned": error.abandoned,
+                "unsent_installations": error.unsent[:LOGGED_UNSENT],
+            },
+        )
+        return _Sent(error.sent, len(error.unsent), error.abandoned)
