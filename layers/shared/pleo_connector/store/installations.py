@@ -5,6 +5,10 @@ the same transaction, so a second install for the same company finds the one ins
 updates it instead of adding another. The `Schedulable` index holds exactly the installations
 the dispatcher should sync: `schedule_pk`/`schedule_sk` exist only while the status is ACTIVATED
 or PENDING_INTEGRATION and the installation is not marked for an auth failure.
+
+Two pieces of bookkeeping are written without the version (a settings save that read the record
+before them must not fail for them): the count of runs in a row that could not read the source
+(`record_source_failure`), and when "sync now" was last pressed (`mark_sync_requested`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pleo_connector.store.dynamodb import (
     Key,
     get_int,
     get_json,
+    get_n,
     get_s,
     json_attr,
     n,
@@ -70,6 +75,10 @@ class InstallationRecord:
     config: dict[str, Any] = field(default_factory=dict)
     sync_choices: dict[str, Any] = field(default_factory=dict)
     failure_count: int = 0
+    # Why the source could not be read, in words for the customer (with SOURCE_FAILING).
+    failure_reason: str | None = None
+    # When "sync now" queued a run that has not started yet.
+    sync_requested_at: datetime | None = None
     version: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -183,7 +192,8 @@ class InstallationRepository:
         local_error: LocalError | None = None,
         failure_count: int | None = None,
     ) -> InstallationRecord:
-        """Set the status (and error fields: None clears them), keeping the schedule index in step.
+        """Set the status (and error fields: None clears them; clearing `local_error` clears the
+        failure reason with it), keeping the schedule index in step.
 
         With `expected_version`, only if nobody wrote since; without, whatever the version.
         """
@@ -201,6 +211,8 @@ class InstallationRepository:
             else:
                 sets.append(f"{name} = :{name}")
                 values[f":{name}"] = s(value)
+        if local_error is None:
+            removes.append("failure_reason")
         if failure_count is not None:
             sets.append("failure_count = :failure_count")
             values[":failure_count"] = n(failure_count)
@@ -246,6 +258,65 @@ class InstallationRepository:
             error_code=InstallationErrorCode.AUTH_ERROR,
             local_error=LocalError.AUTH_ERROR,
         )
+
+    def record_source_failure(self, installation_id: str, reason: str) -> InstallationRecord:
+        """One more run that could not read the source: count it and keep why (SOURCE_FAILING).
+        The status is left as it is; the failure policy decides when it changes."""
+        try:
+            item = self._table.update(
+                _meta_key(installation_id),
+                update=(
+                    "SET failure_count = if_not_exists(failure_count, :zero) + :one, "
+                    "local_error = :source_failing, failure_reason = :reason, updated_at = :now"
+                ),
+                condition="attribute_exists(pk)",
+                values={
+                    ":zero": n(0),
+                    ":one": n(1),
+                    ":source_failing": s(LocalError.SOURCE_FAILING),
+                    ":reason": s(reason),
+                    ":now": s(_iso(self._now())),
+                },
+            )
+        except WriteConflictError as error:
+            raise InstallationNotFoundError(
+                "no such installation", operation=error.operation
+            ) from error
+        return _record_from_item(item)
+
+    def mark_sync_requested(self, installation_id: str, *, window_s: float) -> bool:
+        """Note that "sync now" queued a run, unless one was queued within `window_s` seconds and
+        has not started yet. False: one is queued already (nothing was written)."""
+        now = self._clock()
+        try:
+            self._table.update(
+                _meta_key(installation_id),
+                update="SET sync_requested_at = :now",
+                condition=(
+                    "attribute_exists(pk) AND "
+                    "(attribute_not_exists(sync_requested_at) OR sync_requested_at < :cutoff)"
+                ),
+                values={":now": n(now), ":cutoff": n(now - window_s)},
+                return_old_on_conflict=True,
+            )
+        except WriteConflictError as error:
+            if error.current is None:
+                raise InstallationNotFoundError(
+                    "no such installation", operation=error.operation
+                ) from error
+            return False
+        return True
+
+    def clear_sync_request(self, installation_id: str) -> None:
+        """A run started (or the request could not be queued): "sync now" may be pressed again."""
+        try:
+            self._table.update(
+                _meta_key(installation_id),
+                update="REMOVE sync_requested_at",
+                condition="attribute_exists(pk)",
+            )
+        except WriteConflictError:
+            return  # the installation is gone: nothing to clear
 
     def delete_all(self, installation_id: str) -> int:
         """Remove every item of the installation (META, CRED, LEASE, RUN#...) and its company
@@ -307,6 +378,10 @@ def _item_from_record(record: InstallationRecord) -> Item:
         item["error_code"] = s(record.error_code)
     if record.local_error is not None:
         item["local_error"] = s(record.local_error)
+    if record.failure_reason is not None:
+        item["failure_reason"] = s(record.failure_reason)
+    if record.sync_requested_at is not None:
+        item["sync_requested_at"] = n(record.sync_requested_at.timestamp())
     if record.created_at is not None:
         item["created_at"] = s(_iso(record.created_at))
     if record.updated_at is not None:
@@ -322,6 +397,7 @@ def _record_from_item(item: Item) -> InstallationRecord:
     updated_at = get_s(item, "updated_at")
     error_code = get_s(item, "error_code")
     local_error = get_s(item, "local_error")
+    sync_requested_at = get_n(item, "sync_requested_at")
     return InstallationRecord(
         installation_id=need_s(item, "installation_id"),
         company_id=need_s(item, "company_id"),
@@ -340,6 +416,10 @@ def _record_from_item(item: Item) -> InstallationRecord:
         config=get_json(item, "config") or {},
         sync_choices=get_json(item, "sync_choices") or {},
         failure_count=get_int(item, "failure_count"),
+        failure_reason=get_s(item, "failure_reason"),
+        sync_requested_at=(
+            None if sync_requested_at is None else datetime.fromtimestamp(sync_requested_at, UTC)
+        ),
         version=get_int(item, "version"),
         created_at=datetime.fromisoformat(created_at) if created_at else None,
         updated_at=datetime.fromisoformat(updated_at) if updated_at else None,
