@@ -21,6 +21,7 @@ from pleo_connector.adapters.records import (
     SourceVendor,
 )
 from pleo_connector.installation_config import SyncChoices, seal_connection
+from pleo_connector.pleo.errors import PleoError
 from pleo_connector.pleo.retry import Deadline
 from pleo_connector.ports import PleoApi
 from pleo_connector.store.installations import InstallationRecord
@@ -114,6 +115,7 @@ def done(
     failed: Iterable[RecordProblem] = (),
     requests: int = 0,
     rate_limited: int = 0,
+    stopped_by: PleoError | None = None,
 ) -> ApplyResult:
     return ApplyResult(
         applied=applied or {},
@@ -121,6 +123,7 @@ def done(
         complete=complete,
         requests=requests,
         rate_limited=rate_limited,
+        stopped_by=stopped_by,
     )
 
 

@@ -468,6 +468,27 @@ def test_a_transient_failure_while_applying_raises_after_recording_and_releasing
     assert world.pleo_statuses == [PENDING]  # left for the retry to heal
 
 
+def test_pleo_failing_past_the_retries_stops_the_apply_and_the_message_is_retried() -> None:
+    world = World(configured(), plans=[creates("DEPT", "PROJ")])
+    exhausted = InternalServerError("still down", status_code=503)
+    world.steps.results = [
+        done({(Kind.TAG_GROUP, Action.CREATE): 1}, complete=False, stopped_by=exhausted)
+    ]
+
+    with pytest.raises(InternalServerError):
+        world.sync(deadline=fixed_deadline(80))
+
+    assert world.queue.sent == []  # not a continuation: the queue retries the message
+    (recorded,) = world.runs.runs
+    assert (recorded.outcome, recorded.message, recorded.applied) == (
+        SyncOutcome.FAILED,
+        "InternalServerError",
+        {(Kind.TAG_GROUP, Action.CREATE): 1},
+    )
+    assert world.runs.lease is None
+    assert world.local.failure_count == 0
+
+
 def test_a_missing_pleo_record_is_not_taken_for_the_installations_removal() -> None:
     world = World(configured())
     world.steps.read_error = NotFoundError("no such tag group", status_code=404)

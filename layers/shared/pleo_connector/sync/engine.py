@@ -14,7 +14,9 @@
 
 At the deadline the applier stops at a checkpoint. The run then records itself, releases the lease
 and queues a continuation, which plans again and so skips what is done (each write's ownership is
-recorded as soon as it succeeds). Every run that held the lease is recorded.
+recorded as soon as it succeeds). When the applier stopped on a failure of Pleo that outlived the
+client's retries, the run raises it instead, so the message is retried. Every run that held the
+lease is recorded.
 """
 
 from __future__ import annotations
@@ -338,6 +340,11 @@ class _Run:
                 )
             )
             self._count(result)
+            if result.stopped_by is not None:
+                # Pleo kept failing past the client's retries: the message is retried later,
+                # and what was done stays done (re-planning skips it).
+                self.message = type(result.stopped_by).__name__
+                raise result.stopped_by
             if not result.complete:
                 logger.info("stopped at the deadline; a continuation carries on")
                 return SyncOutcome.CONTINUED, request.model_copy(
