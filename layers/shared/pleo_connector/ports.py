@@ -13,6 +13,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pleo_connector.pleo.models import Installation, Introspection
     from pleo_connector.pleo.oauth import TokenSet
     from pleo_connector.store.installations import InstallationRecord
@@ -56,7 +58,9 @@ class InstallationStore(Protocol):
 
     def mark_sync_requested(self, installation_id: str, *, window_s: float) -> bool: ...
 
-    def clear_sync_request(self, installation_id: str) -> None: ...
+    def clear_sync_request(
+        self, installation_id: str, *, requested_at: datetime | None = None
+    ) -> bool: ...
 
     def delete_all(self, installation_id: str) -> int: ...
 

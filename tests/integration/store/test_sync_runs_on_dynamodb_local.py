@@ -274,13 +274,21 @@ def test_sync_now_is_marked_once_per_window(table: DynamoTable, unique: str) -> 
     marked = repo.get(inst)
     assert marked is not None
     assert marked.sync_requested_at == datetime.fromtimestamp(clock.now, UTC)
-    clock.advance(901)  # its run never started: the press is taken as lost
+    clock.advance(901)  # its run never ended: the press is taken as lost
     assert repo.mark_sync_requested(inst, window_s=900)
-    repo.clear_sync_request(inst)
+    pressed = repo.get(inst)
+    assert pressed is not None
+    assert pressed.sync_requested_at is not None
+    # A run that saw the first press does not clear the one made since.
+    assert marked.sync_requested_at is not None
+    assert not repo.clear_sync_request(inst, requested_at=marked.sync_requested_at)
+    assert repo.clear_sync_request(inst, requested_at=pressed.sync_requested_at)
     cleared = repo.get(inst)
     assert cleared is not None
     assert cleared.sync_requested_at is None
+    assert not repo.clear_sync_request(inst)  # nothing left to clear
     assert repo.mark_sync_requested(inst, window_s=900)
+    assert repo.clear_sync_request(inst)
 
 
 def test_of_two_presses_at_once_exactly_one_queues(table: DynamoTable, unique: str) -> None:
@@ -302,5 +310,5 @@ def test_the_bookkeeping_of_a_missing_installation(table: DynamoTable, unique: s
         repo.record_source_failure(f"{unique}-none", "unreadable")
     with pytest.raises(InstallationNotFoundError):
         repo.mark_sync_requested(f"{unique}-none", window_s=900)
-    repo.clear_sync_request(f"{unique}-none")  # nothing to clear, nothing raised
+    assert not repo.clear_sync_request(f"{unique}-none")  # nothing to clear, nothing raised
     assert repo.get(f"{unique}-none") is None

@@ -250,10 +250,16 @@ class FakeInstallations:
         self.records[installation_id] = replace(current, sync_requested_at=datetime.now(UTC))
         return True
 
-    def clear_sync_request(self, installation_id: str) -> None:
+    def clear_sync_request(
+        self, installation_id: str, *, requested_at: datetime | None = None
+    ) -> bool:
         current = self.records.get(installation_id)
-        if current is not None:
-            self.records[installation_id] = replace(current, sync_requested_at=None)
+        if current is None or current.sync_requested_at is None:
+            return False
+        if requested_at is not None and current.sync_requested_at != requested_at:
+            return False
+        self.records[installation_id] = replace(current, sync_requested_at=None)
+        return True
 
     def mark_auth_failure(
         self, installation_id: str, status: InstallationStatus = InstallationStatus.ERROR

@@ -212,7 +212,7 @@ def test_sync_now_queues_one_run_and_a_second_press_says_one_is_queued() -> None
     installations, queue, runs = _sync_now_parts()
 
     _press(installations, queue, runs)
-    with pytest.raises(SyncAlreadyQueuedError, match="already queued") as second:
+    with pytest.raises(SyncAlreadyQueuedError, match="already queued or running") as second:
         _press(installations, queue, runs)
 
     assert second.value.http_status == 409
@@ -223,13 +223,15 @@ def test_sync_now_queues_one_run_and_a_second_press_says_one_is_queued() -> None
     assert stored.sync_requested_at is not None
 
 
-def test_sync_now_while_a_run_holds_the_lease_says_one_is_running() -> None:
+def test_sync_now_while_another_run_holds_the_lease_is_taken_and_marked() -> None:
     installations, queue, runs = _sync_now_parts(FakeRuns(held_by_other=True))
 
-    with pytest.raises(SyncAlreadyQueuedError, match="running"):
-        _press(installations, queue, runs)
+    _press(installations, queue, runs)  # the running run sees the mark and queues one more
 
-    assert queue.sent == []
+    assert [request.reason for request in queue.sent] == ["sync_now"]
+    stored = installations.get(INSTALLATION)
+    assert stored is not None
+    assert stored.sync_requested_at is not None
 
 
 def test_a_press_whose_message_could_not_be_sent_may_be_pressed_again() -> None:

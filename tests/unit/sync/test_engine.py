@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -335,12 +336,73 @@ def test_a_lease_taken_over_before_the_first_write_stops_the_run_without_writing
     assert world.runs.runs == []
 
 
-def test_a_sync_now_mark_is_cleared_when_the_run_starts() -> None:
-    world = World(configured(sync_requested_at=datetime(2026, 1, 1, tzinfo=UTC)))
+PRESSED_AT = datetime(2026, 1, 1, tzinfo=UTC)
+SYNC_NOW = SyncRequest(installation_id=INSTALLATION, reason=SyncReason.SYNC_NOW)
 
-    world.sync(SyncRequest(installation_id=INSTALLATION, reason=SyncReason.SYNC_NOW))
 
+def test_a_sync_now_stays_marked_while_its_run_runs_and_is_cleared_when_it_ends() -> None:
+    world = World(configured(sync_requested_at=PRESSED_AT), plans=[creates("DEPT")])
+    marked_during_apply: list[datetime | None] = []
+    apply = world.steps.apply
+
+    async def applying(*args: Any, **kwargs: Any) -> Any:
+        marked_during_apply.append(world.local.sync_requested_at)
+        return await apply(*args, **kwargs)
+
+    world.steps.apply = applying  # type: ignore[method-assign]
+
+    world.sync(SYNC_NOW)
+
+    assert marked_during_apply == [PRESSED_AT]  # a second press now is told one is running
     assert world.local.sync_requested_at is None
+    assert world.queue.sent == []
+
+
+def test_a_press_during_a_run_gets_one_more_run_once_the_lease_is_free() -> None:
+    world = World(configured(), plans=[creates("DEPT")])
+    apply = world.steps.apply
+    lease_free_when_sent: list[bool] = []
+    send = world.queue.send
+
+    async def pressed_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        world.installations.mark_sync_requested(INSTALLATION, window_s=900)
+        return await apply(*args, **kwargs)
+
+    def sending(request: SyncRequest) -> None:
+        lease_free_when_sent.append(world.runs.lease is None)
+        send(request)
+
+    world.steps.apply = pressed_meanwhile  # type: ignore[method-assign]
+    world.queue.send = sending  # type: ignore[method-assign]
+
+    world.sync(SCHEDULED)
+
+    assert [request.reason for request in world.queue.sent] == [SyncReason.SYNC_NOW]
+    assert lease_free_when_sent == [True]
+    assert world.local.sync_requested_at is not None  # the follow-up's run clears it
+    world.sync(world.queue.sent[0])
+    assert world.local.sync_requested_at is None
+    assert len(world.queue.sent) == 1
+
+
+def test_a_run_that_is_cut_off_keeps_the_press_for_its_continuation() -> None:
+    world = World(configured(sync_requested_at=PRESSED_AT), plans=[creates("DEPT")])
+    world.steps.results = [done(complete=False)]
+
+    world.sync(SYNC_NOW, deadline=fixed_deadline(80))
+
+    assert world.local.sync_requested_at == PRESSED_AT
+    assert [request.reason for request in world.queue.sent] == [SyncReason.CONTINUATION]
+
+
+def test_a_run_that_fails_keeps_the_press_for_the_retry() -> None:
+    world = World(configured(sync_requested_at=PRESSED_AT))
+    world.steps.read_error = InternalServerError("down", status_code=500)
+
+    with pytest.raises(InternalServerError):
+        world.sync(SYNC_NOW)
+
+    assert world.local.sync_requested_at == PRESSED_AT
 
 
 # --- source failures -----------------------------------------------------------------------------

@@ -205,19 +205,19 @@ def test_a_source_problem_is_escaped() -> None:
 # --- sync now, queued or running -----------------------------------------------------------------
 
 
-def test_a_queued_sync_disables_sync_now_says_so_and_refreshes() -> None:
+def test_a_pressed_sync_disables_sync_now_says_so_and_refreshes() -> None:
     body, page = page_of(view_of(sync_queued=True))
 
     assert sync_button(body)
-    assert "A sync is queued and starts in a moment." in page.text
+    assert "A sync is queued or running; its result shows here when it is done." in page.text
     assert page.find_all("meta", **{"http-equiv": "refresh"})
     assert "disabled" not in button(page, "danger")  # queued is not running: disconnect allowed
 
 
-def test_a_running_sync_disables_sync_now_and_disconnect() -> None:
+def test_a_running_sync_disables_disconnect_and_a_press_queues_one_more() -> None:
     body, page = page_of(view_of(sync_running=True))
 
-    assert sync_button(body)
+    assert not sync_button(body)
     assert "disabled" in button(page, "danger")
     assert "A sync is running" in page.text
     assert page.find_all("meta", **{"http-equiv": "refresh"})

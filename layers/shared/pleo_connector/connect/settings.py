@@ -1,8 +1,10 @@
 """Flow 3, settings and activation: the accounting system's connection settings and the sync
 choices, stored locally (secrets encrypted) and in Pleo's installation metadata; saving sets
 PENDING_INTEGRATION and queues the first sync, which activates the installation when it succeeds.
-Also "sync now", which queues one run at a time: a second press while one is queued (within
-`SYNC_NOW_WINDOW_S`) or running is refused with a message that says so."""
+Also "sync now", which queues one run at a time: a press is marked on the installation until the
+run it asked for ends (or `SYNC_NOW_WINDOW_S` passes), and a second press meanwhile is refused
+with a message that says so. A press while some other run holds the lease is taken: that run
+queues one more when it ends."""
 
 from __future__ import annotations
 
@@ -175,8 +177,8 @@ def _sync_queued(record: InstallationRecord, now: float) -> bool:
 
 
 def request_sync(deps: SettingsDeps, installation_id: str) -> None:
-    """ "Sync now": queue a sync of a configured installation, unless one is running or queued
-    already (the mark is a conditional write, so two presses at once queue one run)."""
+    """ "Sync now": queue a sync of a configured installation, unless one it asked for is queued
+    or running (the mark is a conditional write, so two presses at once queue one run)."""
     record = load_installation(deps.installations, installation_id)
     if not record.schedulable:
         raise SyncRunningError(
@@ -184,14 +186,10 @@ def request_sync(deps: SettingsDeps, installation_id: str) -> None:
             if record.status == InstallationStatus.AUTHORIZED
             else "This connection cannot sync until it is connected again."
         )
-    if deps.runs.lease_held(installation_id):
-        raise SyncAlreadyQueuedError(
-            "A sync is running now. The settings page shows its result when it is done."
-        )
     if not deps.installations.mark_sync_requested(installation_id, window_s=SYNC_NOW_WINDOW_S):
         raise SyncAlreadyQueuedError(
-            "A sync is already queued. It starts in a moment, and the settings page shows its "
-            "result when it is done."
+            "A sync is already queued or running. The settings page shows its result when it "
+            "is done."
         )
     try:
         deps.sync_queue.send(

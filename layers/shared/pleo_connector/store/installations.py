@@ -307,16 +307,27 @@ class InstallationRepository:
             return False
         return True
 
-    def clear_sync_request(self, installation_id: str) -> None:
-        """A run started (or the request could not be queued): "sync now" may be pressed again."""
+    def clear_sync_request(
+        self, installation_id: str, *, requested_at: datetime | None = None
+    ) -> bool:
+        """The run a "sync now" asked for has ended (or it could not be queued): it may be pressed
+        again. With `requested_at`, only that press is cleared, not one made since. False: nothing
+        was cleared (another press, or the installation is gone)."""
+        condition = "attribute_exists(sync_requested_at)"
+        values: dict[str, Any] = {}
+        if requested_at is not None:
+            condition += " AND sync_requested_at = :seen"
+            values[":seen"] = n(requested_at.timestamp())
         try:
             self._table.update(
                 _meta_key(installation_id),
                 update="REMOVE sync_requested_at",
-                condition="attribute_exists(pk)",
+                condition=condition,
+                values=values or None,
             )
         except WriteConflictError:
-            return  # the installation is gone: nothing to clear
+            return False
+        return True
 
     def delete_all(self, installation_id: str) -> int:
         """Remove every item of the installation (META, CRED, LEASE, RUN#...) and its company

@@ -17,6 +17,10 @@ and queues a continuation, which plans again and so skips what is done (each wri
 recorded as soon as it succeeds). When the applier stopped on a failure of Pleo that outlived the
 client's retries, the run raises it instead, so the message is retried. Every run that held the
 lease is recorded.
+
+A "sync now" stays marked on the installation until a run that saw the mark ends; a press made
+while a run held the lease (its own message stops at the lease) gets one more run, queued by the
+run that held it once the lease is free.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from pleo_connector.observability import logger
 from pleo_connector.pleo.errors import NotFoundError
 from pleo_connector.pleo.retry import Deadline
 from pleo_connector.store.sync_runs import MAX_PROBLEMS, RunProblem, SyncRun
+from pleo_connector.sync_queue import SyncRequest
 from pleo_connector.vocabulary import (
     Action,
     InstallationErrorCode,
@@ -74,7 +79,6 @@ if TYPE_CHECKING:
     from pleo_connector.sync.applier import ApplyResult
     from pleo_connector.sync.model import Entry, Plan, RecordProblem
     from pleo_connector.sync.ports import OwnershipStore
-    from pleo_connector.sync_queue import SyncRequest
 
 # Without a deadline (local runs, tests) a run is given what the longest Lambda gets.
 DEFAULT_RUN_S = 900.0
@@ -279,8 +283,6 @@ class _Run:
     async def execute(self) -> SyncOutcome:
         started_at = self.deps.clock()
         try:
-            if self.record.sync_requested_at is not None:
-                self.deps.installations.clear_sync_request(self.installation_id)
             outcome, continuation = await self._sync()
         except _LeaseLostError:
             logger.warning("the lease was taken over; this run stopped without writing")
@@ -294,7 +296,25 @@ class _Run:
         if continuation is not None:
             # Only once the lease is free, or the continuation could find it held and stop.
             self.deps.sync_queue.send(continuation)
+        elif outcome is not SyncOutcome.REMOVED:
+            self._answer_sync_now()
         return outcome
+
+    def _answer_sync_now(self) -> None:
+        """The sync is done: clear the "sync now" this run served, or queue one more run for a
+        press made while it ran (that press's own message stopped at the lease)."""
+        seen = self.started.sync_requested_at
+        latest = self.deps.installations.get(self.installation_id)
+        if latest is None or latest.sync_requested_at is None:
+            return
+        if latest.sync_requested_at == seen and self.deps.installations.clear_sync_request(
+            self.installation_id, requested_at=seen
+        ):
+            return
+        logger.info("sync now was pressed during the run; one more run is queued")
+        self.deps.sync_queue.send(
+            SyncRequest(installation_id=self.installation_id, reason=SyncReason.SYNC_NOW)
+        )
 
     async def _sync(self) -> tuple[SyncOutcome, SyncRequest | None]:
         try:

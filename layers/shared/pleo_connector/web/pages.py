@@ -223,9 +223,9 @@ class SettingsView:
 
     `status` is Pleo's installation status; while it is PENDING_INTEGRATION the page refreshes
     itself every `refresh_s` seconds and disconnecting is refused. `errors` holds the messages
-    of a rejected POST (`forms.FormError.errors`, plus "tag_groups"). `sync_running` (a run
-    holds the lease: no disconnect) and `sync_queued` ("sync now" pressed, its run not started)
-    disable "Sync now"; `source_problem` is why the accounting system could not be read, after
+    of a rejected POST (`forms.FormError.errors`, plus "tag_groups"). `sync_running`: a run holds
+    the lease (no disconnect); `sync_queued`: "sync now" was pressed and its run has not ended
+    (no second press). `source_problem` is why the accounting system could not be read, after
     `source_failures` runs in a row.
     """
 
