@@ -1,10 +1,10 @@
-"""GET and POST /settings (connection and sync choices, progress until ACTIVATED) and
-POST /settings/sync ("sync now")."""
+"""GET and POST /settings (connection and sync choices, progress until ACTIVATED, the last sync,
+what is wrong with the accounting system) and POST /settings/sync ("sync now")."""
 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -24,13 +24,22 @@ from pleo_connector.connect.settings import (
     request_sync,
     save_settings,
     saved_connection_settings,
+    sync_activity,
 )
 from pleo_connector.installation_config import SyncChoices
 from pleo_connector.observability import logger
 from pleo_connector.vocabulary import InstallationStatus, LocalError
 from pleo_connector.web.csrf import csrf_token
 from pleo_connector.web.forms import FormError, form_fields, parse_form, parse_sync_choices
-from pleo_connector.web.pages import SettingsView, settings_page, tag_group_options
+from pleo_connector.web.pages import (
+    SettingsView,
+    describe_run,
+    settings_page,
+    tag_group_options,
+)
+
+if TYPE_CHECKING:
+    from pleo_connector.store.installations import InstallationRecord
 
 app = APIGatewayHttpResolver()
 
@@ -42,9 +51,7 @@ STATUS_MESSAGES = {
         "The first sync is running. This page updates by itself."
     ),
     InstallationStatus.ACTIVATED: "Connected and syncing on schedule.",
-    InstallationStatus.INACTIVE: (
-        "Syncing is paused after repeated failures of the accounting system."
-    ),
+    InstallationStatus.INACTIVE: "Save the settings below to start syncing again.",
     InstallationStatus.ERROR: "Pleo no longer accepts this connection. Please connect again.",
 }
 
@@ -52,6 +59,18 @@ STATUS_MESSAGES = {
 AUTH_PROBLEM_MESSAGE = (
     "The stored Pleo credentials can no longer be used. Please connect again from Pleo."
 )
+SOURCE_PAUSED_MESSAGE = "Syncing is paused after repeated failures of the accounting system."
+
+
+def _status_message(record: InstallationRecord) -> str | None:
+    if record.local_error == LocalError.AUTH_ERROR:
+        return AUTH_PROBLEM_MESSAGE
+    if (
+        record.status == InstallationStatus.INACTIVE
+        and record.local_error == LocalError.SOURCE_FAILING
+    ):
+        return SOURCE_PAUSED_MESSAGE
+    return STATUS_MESSAGES.get(record.status)
 
 
 @cache
@@ -79,6 +98,8 @@ def _view(
     saved = saved_connection_settings(services, record)
     choices = SyncChoices.model_validate(record.sync_choices or {})
     values: Any = submitted if submitted is not None else saved
+    activity = sync_activity(services, record)
+    source_failing = record.local_error == LocalError.SOURCE_FAILING
     return SettingsView(
         csrf_token=csrf,
         installation_id=installation_id,
@@ -88,13 +109,14 @@ def _view(
         choices=choices,
         auth_method=record.auth_method,
         error_code=record.error_code,
-        status_message=(
-            AUTH_PROBLEM_MESSAGE
-            if record.local_error == LocalError.AUTH_ERROR
-            else STATUS_MESSAGES.get(record.status)
-        ),
+        status_message=_status_message(record),
         errors=errors or {},
         can_sync=record.schedulable,
+        last_run=None if activity.last_run is None else describe_run(activity.last_run),
+        sync_running=activity.running,
+        sync_queued=activity.queued,
+        source_problem=record.failure_reason if source_failing else None,
+        source_failures=record.failure_count if source_failing else 0,
     )
 
 
@@ -139,7 +161,7 @@ def sync_now() -> Response[str]:
     session = current_session(app, function.web)
     installation_id = session.require_installation()
     checked_form(app, function.web, session)
-    request_sync(function.settings.installations, function.settings.sync_queue, installation_id)
+    request_sync(function.settings, installation_id)
     return function.web.site.redirect("/settings")
 
 

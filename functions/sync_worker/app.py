@@ -1,5 +1,6 @@
 """SQS-triggered sync worker: one installation per message, partial batch failures reported so
-only the failed messages come back."""
+only the failed messages come back. Each run stops at a checkpoint before Lambda's own timeout
+(the invocation's remaining time less a margin) and continues in a new message."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pleo_connector.aio import run
 from pleo_connector.composition.roots import build_worker
 from pleo_connector.config import WorkerFunctionSettings, load_settings
 from pleo_connector.observability import logger
-from pleo_connector.sync.worker import SyncDeps, run_sync
+from pleo_connector.sync.worker import SyncDeps, lambda_deadline, run_sync
 from pleo_connector.sync_queue import SyncRequest
 
 processor = BatchProcessor(event_type=EventType.SQS)
@@ -30,10 +31,14 @@ def deps() -> SyncDeps:
     return build_worker(load_settings(WorkerFunctionSettings))
 
 
-def sync_one(record: SQSRecord) -> str:
+def sync_one(record: SQSRecord, lambda_context: LambdaContext) -> str:
     request = SyncRequest.model_validate_json(record.body)
     logger.append_keys(installation_id=request.installation_id, reason=str(request.reason))
-    outcome = run(run_sync(deps(), request))
+    worker = deps()
+    deadline = lambda_deadline(
+        lambda_context.get_remaining_time_in_millis(), worker.deadline_margin_s
+    )
+    outcome = run(run_sync(worker, request, deadline=deadline))
     logger.info("sync request done", extra={"outcome": str(outcome)})
     return str(outcome)
 

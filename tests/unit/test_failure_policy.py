@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import pytest
 
+from pleo_connector.adapters.base import SourceError
+from pleo_connector.aio import run
 from pleo_connector.crypto import CredentialDecryptError, CryptoError
 from pleo_connector.failure_policy import (
     FailureAction,
     FailureContext,
     FailureKind,
     classify,
+    deactivate_after_source_failures,
     decide,
     handle_failure,
+    source_failure_reason,
 )
 from pleo_connector.pleo.errors import (
     APITimeoutError,
@@ -30,7 +34,13 @@ from pleo_connector.tokens import (
     WrongCredentialKindError,
 )
 from pleo_connector.vocabulary import InstallationStatus, LocalError
-from tests.unit.connect.fakes import INSTALLATION, FakeInstallations, record
+from tests.unit.connect.fakes import (
+    INSTALLATION,
+    FakeInstallations,
+    FakeInstallationsApi,
+    installation,
+    record,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -57,6 +67,7 @@ SYNC, SAVE, DISCONNECT = (
         (CryptoError("KMS down"), FailureKind.TRANSIENT),
         (QueueError("not sent"), FailureKind.TRANSIENT),
         (TokenRefreshBusyError("lease held"), FailureKind.TRANSIENT),
+        (SourceError("not valid JSON"), FailureKind.SOURCE_FAILING),
     ],
     ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
 )
@@ -87,6 +98,9 @@ def test_an_error_outside_the_policy_is_left_to_raise() -> None:
         (FailureKind.TRANSIENT, SYNC, FailureAction.RETRY_LATER),
         (FailureKind.TRANSIENT, SAVE, FailureAction.RETRY_LATER),
         (FailureKind.TRANSIENT, DISCONNECT, FailureAction.RETRY_LATER),
+        (FailureKind.SOURCE_FAILING, SYNC, FailureAction.COUNT_SOURCE_FAILURE),
+        (FailureKind.SOURCE_FAILING, SAVE, FailureAction.REPORT),
+        (FailureKind.SOURCE_FAILING, DISCONNECT, FailureAction.REPORT),
     ],
 )
 def test_every_kind_in_every_place_has_its_action(
@@ -133,3 +147,78 @@ def test_retry_later_and_report_leave_the_installation_as_it_is(error: Exception
 
     assert installations.get(INSTALLATION) == record(InstallationStatus.ACTIVATED)
     assert installations.deleted == []
+
+
+def test_a_source_failure_in_a_sync_is_counted_with_its_reason() -> None:
+    installations = FakeInstallations(record(InstallationStatus.ACTIVATED))
+    error = SourceError("The source answered 404 Not Found.")
+
+    action = handle_failure(error, SYNC, installations, INSTALLATION)
+
+    stored = installations.get(INSTALLATION)
+    assert action is FailureAction.COUNT_SOURCE_FAILURE
+    assert stored is not None
+    assert (stored.failure_count, stored.local_error, stored.failure_reason) == (
+        1,
+        LocalError.SOURCE_FAILING,
+        "The source answered 404 Not Found.",
+    )
+    assert stored.status == InstallationStatus.ACTIVATED  # the status is not the count's
+
+
+def test_the_failure_that_reaches_the_limit_deactivates() -> None:
+    installations = FakeInstallations(record(InstallationStatus.ACTIVATED))
+    error = SourceError("unreachable")
+
+    actions = [
+        handle_failure(error, SYNC, installations, INSTALLATION, max_source_failures=3)
+        for _ in range(3)
+    ]
+
+    assert actions == [
+        FailureAction.COUNT_SOURCE_FAILURE,
+        FailureAction.COUNT_SOURCE_FAILURE,
+        FailureAction.DEACTIVATE,
+    ]
+
+
+def test_a_source_failure_on_a_page_is_reported_not_counted() -> None:
+    installations = FakeInstallations(record(InstallationStatus.ACTIVATED))
+
+    action = handle_failure(SourceError("unreachable"), SAVE, installations, INSTALLATION)
+
+    assert action is FailureAction.REPORT
+    assert installations.get(INSTALLATION) == record(InstallationStatus.ACTIVATED)
+
+
+def test_deactivating_tells_pleo_first_keeping_its_metadata_then_unschedules() -> None:
+    installations = FakeInstallations(record(InstallationStatus.ACTIVATED))
+    installations.record_source_failure(INSTALLATION, "unreachable")
+    api = FakeInstallationsApi(installation(InstallationStatus.ACTIVATED))
+
+    stored = run(deactivate_after_source_failures(installations, INSTALLATION, api))
+
+    assert api.updates == [(InstallationStatus.INACTIVE, {"kept": {"by": "someone else"}})]
+    assert (stored.status, stored.local_error, stored.failure_reason) == (
+        InstallationStatus.INACTIVE,
+        LocalError.SOURCE_FAILING,
+        "unreachable",
+    )
+    assert not stored.schedulable
+
+
+def test_a_deactivation_pleo_refuses_changes_nothing_here() -> None:
+    installations = FakeInstallations(record(InstallationStatus.ACTIVATED))
+    api = FakeInstallationsApi(installation(InstallationStatus.ACTIVATED))
+    api.get_error = RateLimitError("slow down", status_code=429)
+
+    with pytest.raises(RateLimitError):
+        run(deactivate_after_source_failures(installations, INSTALLATION, api))
+
+    assert installations.get(INSTALLATION) == record(InstallationStatus.ACTIVATED)
+
+
+def test_the_reason_kept_is_the_message_on_one_line_and_bounded() -> None:
+    assert source_failure_reason(SourceError("line one\n  line two")) == "line one line two"
+    assert source_failure_reason(SourceError()) == SourceError.user_message
+    assert len(source_failure_reason(SourceError("x" * 5000))) == 500

@@ -13,6 +13,8 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+DEFAULT_MAX_SOURCE_FAILURES = 5
+
 
 class _FromEnvironment(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
@@ -137,6 +139,15 @@ class DispatcherFunctionSettings(StoreSettings, QueueSettings):
 
 class WorkerFunctionSettings(StoreSettings, PleoSettings, QueueSettings, AdapterSettings):
     """The sync worker."""
+
+    # After this many runs in a row that could not read the accounting system, the installation
+    # becomes INACTIVE in Pleo (the settings page says why); a successful run resets the count.
+    sync_max_source_failures: int = Field(
+        alias="SYNC_MAX_SOURCE_FAILURES", default=DEFAULT_MAX_SOURCE_FAILURES, ge=1
+    )
+    # A run stops at a checkpoint this long before Lambda's own timeout: time enough for the
+    # requests in flight to end, the run to be recorded and its continuation to be queued.
+    sync_deadline_margin_s: float = Field(alias="SYNC_DEADLINE_MARGIN_S", default=20.0, ge=0)
 
 
 def _base(url: HttpUrl) -> str:

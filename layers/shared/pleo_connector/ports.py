@@ -13,13 +13,21 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from pleo_connector.pleo.models import Installation, Introspection
     from pleo_connector.pleo.oauth import TokenSet
     from pleo_connector.store.installations import InstallationRecord
     from pleo_connector.store.oauth_state import OAuthState
+    from pleo_connector.store.sync_runs import Lease, SyncRun
     from pleo_connector.sync_queue import SyncRequest
     from pleo_connector.tokens import TokenSetLike
-    from pleo_connector.vocabulary import AuthMethod, InstallationErrorCode, InstallationStatus
+    from pleo_connector.vocabulary import (
+        AuthMethod,
+        InstallationErrorCode,
+        InstallationStatus,
+        LocalError,
+    )
 
 
 class InstallationStore(Protocol):
@@ -38,15 +46,41 @@ class InstallationStore(Protocol):
         expected_version: int | None = None,
         *,
         error_code: InstallationErrorCode | None = None,
+        local_error: LocalError | None = None,
+        failure_count: int | None = None,
     ) -> InstallationRecord: ...
 
     def mark_auth_failure(
         self, installation_id: str, status: InstallationStatus = ...
     ) -> InstallationRecord: ...
 
+    def record_source_failure(self, installation_id: str, reason: str) -> InstallationRecord: ...
+
+    def mark_sync_requested(self, installation_id: str, *, window_s: float) -> bool: ...
+
+    def clear_sync_request(
+        self, installation_id: str, *, requested_at: datetime | None = None
+    ) -> bool: ...
+
     def delete_all(self, installation_id: str) -> int: ...
 
     def iter_schedulable(self) -> Iterator[str]: ...
+
+
+class SyncRunStore(Protocol):
+    """The sync lease of each installation and the record of its runs."""
+
+    def acquire(self, installation_id: str, ttl_s: float) -> Lease | None: ...
+
+    def holds(self, lease: Lease) -> bool: ...
+
+    def release(self, lease: Lease) -> bool: ...
+
+    def lease_held(self, installation_id: str) -> bool: ...
+
+    def record(self, run: SyncRun) -> None: ...
+
+    def last_run(self, installation_id: str) -> SyncRun | None: ...
 
 
 class CredentialVault(Protocol):

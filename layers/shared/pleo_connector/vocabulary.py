@@ -73,6 +73,12 @@ class SyncOutcome(StrEnum):
     AUTH_FAILED = "auth_failed"
     REFRESHED = "refreshed"
     FRESH = "fresh"
+    BUSY = "busy"  # another run of the installation holds the lease: it does the work
+    CONTINUED = "continued"  # stopped at the deadline; a continuation message carries on
+    DEFERRED = "deferred"  # too little time left in this invocation to start: queued again
+    SOURCE_FAILED = "source_failed"  # the accounting system could not be read: counted
+    DEACTIVATED = "deactivated"  # one source failure too many: INACTIVE in Pleo
+    FAILED = "failed"  # raised (Pleo, DynamoDB...): the message is retried
 
 
 class Kind(StrEnum):

@@ -6,20 +6,30 @@ against the same contract the real collaborator meets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
+from pleo_connector.adapters.base import AdapterDescriptor, SourceReader
 from pleo_connector.adapters.placeholder import PlaceholderAdapter
 from pleo_connector.config import PleoSettings, WebSettings
 from pleo_connector.connect.disconnect import DisconnectDeps
 from pleo_connector.connect.oauth_install import OAuthInstallDeps
 from pleo_connector.connect.settings import SettingsDeps
+from pleo_connector.installation_config import SyncChoices
 from pleo_connector.pleo.models import Installation, Introspection
 from pleo_connector.pleo.oauth import TokenSet
+from pleo_connector.pleo.retry import Deadline
+from pleo_connector.ports import PleoApi
 from pleo_connector.store.installations import InstallationRecord
 from pleo_connector.store.oauth_state import OAuthState, StateNotFoundError
+from pleo_connector.store.sync_runs import Lease, SyncRun
+from pleo_connector.sync.applier import ApplyResult
+from pleo_connector.sync.engine import SyncSteps
+from pleo_connector.sync.model import Entry, Plan
+from pleo_connector.sync.ports import OwnershipStore
 from pleo_connector.sync.worker import SyncDeps
 from pleo_connector.sync_queue import SyncRequest
 from pleo_connector.tokens import TokenSetLike
@@ -27,6 +37,7 @@ from pleo_connector.vocabulary import (
     AuthMethod,
     InstallationErrorCode,
     InstallationStatus,
+    Kind,
     LocalError,
 )
 from pleo_connector.web.csrf import BrowserBindingError
@@ -93,8 +104,10 @@ class FakeInstallationsApi:
     activated: int = 0
     delete_error: Exception | None = None
     get_error: Exception | None = None
+    gets: int = 0
 
     async def get(self) -> Installation:
+        self.gets += 1
         if self.get_error is not None:
             raise self.get_error
         return self.installation
@@ -200,17 +213,53 @@ class FakeInstallations:
         *,
         error_code: InstallationErrorCode | None = None,
         local_error: LocalError | None = None,
+        failure_count: int | None = None,
     ) -> InstallationRecord:
         current = self.records[installation_id]
+        if expected_version is not None and expected_version != current.version:
+            from pleo_connector.store.errors import WriteConflictError
+
+            raise WriteConflictError("version moved on", operation="UpdateItem")
         record = replace(
             current,
             status=status,
             error_code=error_code,
             local_error=local_error,
+            failure_reason=current.failure_reason if local_error is not None else None,
+            failure_count=current.failure_count if failure_count is None else failure_count,
             version=current.version + 1,
         )
         self.records[installation_id] = record
         return record
+
+    def record_source_failure(self, installation_id: str, reason: str) -> InstallationRecord:
+        current = self.records[installation_id]
+        record = replace(
+            current,
+            failure_count=current.failure_count + 1,
+            local_error=LocalError.SOURCE_FAILING,
+            failure_reason=reason,
+        )
+        self.records[installation_id] = record
+        return record
+
+    def mark_sync_requested(self, installation_id: str, *, window_s: float) -> bool:
+        current = self.records[installation_id]
+        if current.sync_requested_at is not None:
+            return False
+        self.records[installation_id] = replace(current, sync_requested_at=datetime.now(UTC))
+        return True
+
+    def clear_sync_request(
+        self, installation_id: str, *, requested_at: datetime | None = None
+    ) -> bool:
+        current = self.records.get(installation_id)
+        if current is None or current.sync_requested_at is None:
+            return False
+        if requested_at is not None and current.sync_requested_at != requested_at:
+            return False
+        self.records[installation_id] = replace(current, sync_requested_at=None)
+        return True
 
     def mark_auth_failure(
         self, installation_id: str, status: InstallationStatus = InstallationStatus.ERROR
@@ -263,10 +312,13 @@ class FakeTokens:
 
 
 class FakeQueue:
-    def __init__(self) -> None:
+    def __init__(self, error: Exception | None = None) -> None:
         self.sent: list[SyncRequest] = []
+        self.error = error
 
     def send(self, request: SyncRequest) -> None:
+        if self.error is not None:
+            raise self.error
         self.sent.append(request)
 
     def send_many(self, requests: Iterable[SyncRequest]) -> int:
@@ -288,6 +340,86 @@ class FakeCipher:
 
             raise CredentialDecryptError("not this installation's")
         return body[::-1]
+
+
+class FakeRuns:
+    """One lease and the run records, in memory. `held_by_other`: another run holds the lease;
+    `taken_over`: the lease this run took was taken over since."""
+
+    def __init__(self, *, held_by_other: bool = False) -> None:
+        self.held_by_other = held_by_other
+        self.taken_over = False
+        self.lease: Lease | None = None
+        self.tokens = 0
+        self.acquired_for: list[float] = []
+        self.released: list[Lease] = []
+        self.runs: list[SyncRun] = []
+
+    def acquire(self, installation_id: str, ttl_s: float) -> Lease | None:
+        if self.held_by_other or self.lease is not None:
+            return None
+        self.tokens += 1
+        self.acquired_for.append(ttl_s)
+        self.lease = Lease(installation_id, self.tokens, "holder", ttl_s)
+        return self.lease
+
+    def holds(self, lease: Lease) -> bool:
+        return not self.taken_over and self.lease == lease
+
+    def release(self, lease: Lease) -> bool:
+        if self.taken_over or self.lease != lease:
+            return False
+        self.lease = None
+        self.released.append(lease)
+        return True
+
+    def lease_held(self, installation_id: str) -> bool:
+        return self.held_by_other or self.lease is not None
+
+    def record(self, run: SyncRun) -> None:
+        self.runs.append(run)
+
+    def last_run(self, installation_id: str) -> SyncRun | None:
+        return self.runs[-1] if self.runs else None
+
+
+class FakeOwnership:
+    def __init__(self, *owned: tuple[Kind, str]) -> None:
+        self.owned_entries = set(owned)
+
+    def owned(self, installation_id: str) -> set[tuple[Kind, str]]:
+        return set(self.owned_entries)
+
+    def record(self, installation_id: str, entries: Iterable[tuple[Kind, str]]) -> None:
+        self.owned_entries.update(entries)
+
+
+class EmptySteps:
+    """Pleo has nothing, the plan changes nothing."""
+
+    async def read_pleo(self, pleo: PleoApi, company_id: str, choices: SyncChoices) -> list[Entry]:
+        return []
+
+    def plan(
+        self,
+        reader: SourceReader,
+        pleo: Iterable[Entry],
+        owned: Collection[tuple[Kind, str]],
+        choices: SyncChoices,
+    ) -> Plan:
+        return Plan()
+
+    async def apply(
+        self,
+        plan: Plan,
+        pleo: PleoApi,
+        company_id: str,
+        ownership: OwnershipStore,
+        installation_id: str,
+        *,
+        deadline: Deadline | None,
+    ) -> ApplyResult:
+        return ApplyResult(applied={}, failed=[], complete=True, requests=0, rate_limited=0)
 
 
 def installation(status: InstallationStatus = InstallationStatus.AUTHORIZED) -> Installation:
@@ -368,7 +500,10 @@ def oauth_deps(
 
 
 def settings_deps(
-    installations: FakeInstallations, pleo: FakePleoClients, queue: FakeQueue | None = None
+    installations: FakeInstallations,
+    pleo: FakePleoClients,
+    queue: FakeQueue | None = None,
+    runs: FakeRuns | None = None,
 ) -> SettingsDeps:
     return SettingsDeps(
         installations=installations,
@@ -376,21 +511,37 @@ def settings_deps(
         sync_queue=queue or FakeQueue(),
         cipher=FakeCipher(),
         adapter=PlaceholderAdapter(),
+        runs=runs or FakeRuns(),
     )
 
 
-def disconnect_deps(installations: FakeInstallations, pleo: FakePleoClients) -> DisconnectDeps:
-    return DisconnectDeps(installations=installations, pleo=pleo)
+def disconnect_deps(
+    installations: FakeInstallations, pleo: FakePleoClients, runs: FakeRuns | None = None
+) -> DisconnectDeps:
+    return DisconnectDeps(installations=installations, pleo=pleo, runs=runs or FakeRuns())
 
 
 def sync_deps(
     installations: FakeInstallations,
     pleo: FakePleoClients | None = None,
     tokens: FakeTokens | None = None,
+    *,
+    runs: FakeRuns | None = None,
+    queue: FakeQueue | None = None,
+    steps: SyncSteps | None = None,
+    adapter: AdapterDescriptor | None = None,
+    ownership: FakeOwnership | None = None,
+    max_source_failures: int = 5,
 ) -> SyncDeps:
     return SyncDeps(
         installations=installations,
         pleo=pleo or FakePleoClients(FakeInstallationsApi(installation())),
         tokens=tokens or FakeTokens(),
-        adapter=PlaceholderAdapter(),
+        adapter=adapter or PlaceholderAdapter(),
+        runs=runs or FakeRuns(),
+        ownership=ownership or FakeOwnership(),
+        cipher=FakeCipher(),
+        sync_queue=queue or FakeQueue(),
+        steps=steps or EmptySteps(),
+        max_source_failures=max_source_failures,
     )

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
+
 import pytest
 
 from pleo_connector.adapters.placeholder import PlaceholderConnectionSettings
 from pleo_connector.aio import run
 from pleo_connector.connect.disconnect import disconnect
-from pleo_connector.connect.errors import NotInstalledError, SyncRunningError
-from pleo_connector.connect.settings import request_sync, save_settings
+from pleo_connector.connect.errors import (
+    NotInstalledError,
+    SyncAlreadyQueuedError,
+    SyncRunningError,
+)
+from pleo_connector.connect.settings import (
+    SYNC_NOW_WINDOW_S,
+    SyncActivity,
+    request_sync,
+    save_settings,
+    sync_activity,
+)
 from pleo_connector.crypto import CredentialDecryptError
 from pleo_connector.installation_config import SyncChoices
 from pleo_connector.pleo.errors import AuthenticationError, NotFoundError
@@ -20,6 +33,7 @@ from tests.unit.connect.fakes import (
     FakeInstallationsApi,
     FakePleoClients,
     FakeQueue,
+    FakeRuns,
     disconnect_deps,
     installation,
     record,
@@ -83,7 +97,10 @@ def test_sync_now_needs_a_configured_installation() -> None:
     installations = FakeInstallations(record(InstallationStatus.AUTHORIZED))
 
     with pytest.raises(SyncRunningError, match="Save the settings first"):
-        request_sync(installations, FakeQueue(), INSTALLATION)
+        request_sync(
+            settings_deps(installations, FakePleoClients(FakeInstallationsApi(installation()))),
+            INSTALLATION,
+        )
 
 
 def _save(installations: FakeInstallations, pleo: FakePleoClients, queue: FakeQueue) -> None:
@@ -162,3 +179,113 @@ def test_saving_seals_the_secret_and_queues_the_first_sync() -> None:
     assert set(connection["secrets"]) == {"api_token"}
     (request,) = queue.sent
     assert request.activate_on_success is True
+
+
+def test_disconnect_is_refused_while_a_run_holds_the_lease() -> None:
+    api = FakeInstallationsApi(installation(ACTIVATED))
+    installations, pleo = parts(ACTIVATED, api)
+
+    with pytest.raises(SyncRunningError, match="A sync is running"):
+        run(
+            disconnect(
+                disconnect_deps(installations, pleo, FakeRuns(held_by_other=True)), INSTALLATION
+            )
+        )
+
+    assert api.deleted == 0
+    assert installations.deleted == []
+
+
+def _sync_now_parts(
+    runs: FakeRuns | None = None, queue: FakeQueue | None = None
+) -> tuple[FakeInstallations, FakeQueue, FakeRuns]:
+    installations, _ = parts(ACTIVATED, FakeInstallationsApi(installation(ACTIVATED)))
+    return installations, queue or FakeQueue(), runs or FakeRuns()
+
+
+def _press(installations: FakeInstallations, queue: FakeQueue, runs: FakeRuns) -> None:
+    pleo = FakePleoClients(FakeInstallationsApi(installation(ACTIVATED)))
+    request_sync(settings_deps(installations, pleo, queue, runs), INSTALLATION)
+
+
+def test_sync_now_queues_one_run_and_a_second_press_says_one_is_queued() -> None:
+    installations, queue, runs = _sync_now_parts()
+
+    _press(installations, queue, runs)
+    with pytest.raises(SyncAlreadyQueuedError, match="already queued or running") as second:
+        _press(installations, queue, runs)
+
+    assert second.value.http_status == 409
+    assert second.value.back_to == "/settings"
+    assert [request.reason for request in queue.sent] == ["sync_now"]
+    stored = installations.get(INSTALLATION)
+    assert stored is not None
+    assert stored.sync_requested_at is not None
+
+
+def test_sync_now_while_another_run_holds_the_lease_is_taken_and_marked() -> None:
+    installations, queue, runs = _sync_now_parts(FakeRuns(held_by_other=True))
+
+    _press(installations, queue, runs)  # the running run sees the mark and queues one more
+
+    assert [request.reason for request in queue.sent] == ["sync_now"]
+    stored = installations.get(INSTALLATION)
+    assert stored is not None
+    assert stored.sync_requested_at is not None
+
+
+def test_a_press_whose_message_could_not_be_sent_may_be_pressed_again() -> None:
+    from pleo_connector.sync_queue import QueueError
+
+    installations, queue, runs = _sync_now_parts(queue=FakeQueue(QueueError("not sent")))
+
+    with pytest.raises(QueueError):
+        _press(installations, queue, runs)
+
+    stored = installations.get(INSTALLATION)
+    assert stored is not None
+    assert stored.sync_requested_at is None
+
+
+def test_the_page_sees_a_queued_press_until_its_window_ends_and_a_running_sync() -> None:
+    installations, queue, runs = _sync_now_parts()
+    pleo = FakePleoClients(FakeInstallationsApi(installation(ACTIVATED)))
+    pressed_at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    stored = replace(record(ACTIVATED), sync_requested_at=pressed_at)
+
+    def seen(seconds_after: float) -> SyncActivity:
+        deps = replace(
+            settings_deps(installations, pleo, queue, runs),
+            clock=lambda: pressed_at.timestamp() + seconds_after,
+        )
+        return sync_activity(deps, stored)
+
+    assert seen(60) == SyncActivity(running=False, queued=True, last_run=None)
+    assert not seen(SYNC_NOW_WINDOW_S + 1).queued  # its run never started: press again
+    assert not sync_activity(settings_deps(installations, pleo), record(ACTIVATED)).queued
+    runs.held_by_other = True
+    assert seen(60).running
+
+
+def test_saving_new_settings_drops_the_old_source_problem_but_keeps_the_count() -> None:
+    api = FakeInstallationsApi(installation(InstallationStatus.INACTIVE))
+    installations = FakeInstallations(
+        replace(
+            record(InstallationStatus.INACTIVE),
+            local_error=LocalError.SOURCE_FAILING,
+            failure_count=5,
+            failure_reason="unreachable",
+        )
+    )
+
+    _save(installations, FakePleoClients(api), FakeQueue())
+
+    stored = installations.get(INSTALLATION)
+    assert stored is not None
+    assert (stored.status, stored.local_error, stored.failure_reason, stored.failure_count) == (
+        PENDING,
+        None,
+        None,
+        5,
+    )
+    assert stored.schedulable

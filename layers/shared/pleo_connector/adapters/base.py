@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from types import TracebackType
-from typing import Protocol, Self
+from typing import ClassVar, Protocol, Self
 
 from pydantic import BaseModel
 
@@ -21,6 +21,17 @@ from pleo_connector.adapters.records import (
     SourceTaxCode,
     SourceVendor,
 )
+from pleo_connector.errors import ConnectorError
+
+
+class SourceError(ConnectorError):
+    """The accounting system could not be read, or what it gave is not valid. Adapters raise a
+    subclass; the failure policy counts it against the installation, and nothing from that run
+    is written to Pleo. The message says what is wrong in words a customer can act on: it is kept
+    on the installation and shown on the settings page, so it never holds a secret."""
+
+    http_status: ClassVar[int] = 502
+    user_message: str = "The accounting system could not be read."
 
 
 class SourceReader(Protocol):

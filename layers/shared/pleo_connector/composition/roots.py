@@ -205,6 +205,7 @@ def build_settings_function(settings: SettingsFunctionSettings) -> SettingsFunct
     from pleo_connector.connect.settings import SettingsDeps
     from pleo_connector.crypto import CredentialCipher
     from pleo_connector.store.installations import InstallationRepository
+    from pleo_connector.store.sync_runs import SyncRunRepository
     from pleo_connector.sync_queue import SyncQueue
 
     table = _table(settings)
@@ -215,6 +216,7 @@ def build_settings_function(settings: SettingsFunctionSettings) -> SettingsFunct
         sync_queue=SyncQueue(settings.sync_queue_url),
         cipher=CredentialCipher(settings.kms_key_id),
         adapter=load_adapter(settings.adapter),
+        runs=SyncRunRepository(table),
     )
     return SettingsFunction(WebParts(settings, settings), deps)
 
@@ -228,12 +230,14 @@ class DisconnectFunction:
 def build_disconnect_function(settings: DisconnectFunctionSettings) -> DisconnectFunction:
     from pleo_connector.connect.disconnect import DisconnectDeps
     from pleo_connector.store.installations import InstallationRepository
+    from pleo_connector.store.sync_runs import SyncRunRepository
 
     table = _table(settings)
     tokens = _token_store(settings, table, _oauth_client(settings))
     deps = DisconnectDeps(
         installations=InstallationRepository(table),
         pleo=_pleo_clients(settings, tokens),
+        runs=SyncRunRepository(table),
     )
     return DisconnectFunction(WebParts(settings, settings), deps)
 
@@ -253,8 +257,13 @@ def build_dispatcher(settings: DispatcherFunctionSettings) -> DispatchDeps:
 
 def build_worker(settings: WorkerFunctionSettings) -> SyncDeps:
     from pleo_connector.adapters.registry import load_adapter
+    from pleo_connector.crypto import CredentialCipher
     from pleo_connector.store.installations import InstallationRepository
+    from pleo_connector.store.ownership import OwnershipRepository
+    from pleo_connector.store.sync_runs import SyncRunRepository
+    from pleo_connector.sync.engine import PleoSyncSteps
     from pleo_connector.sync.worker import SyncDeps
+    from pleo_connector.sync_queue import SyncQueue
 
     table = _table(settings)
     tokens = _token_store(settings, table, _oauth_client(settings))
@@ -263,4 +272,11 @@ def build_worker(settings: WorkerFunctionSettings) -> SyncDeps:
         pleo=_pleo_clients(settings, tokens, shared_budget_table=settings.table_name),
         tokens=tokens,
         adapter=load_adapter(settings.adapter),
+        runs=SyncRunRepository(table),
+        ownership=OwnershipRepository(table),
+        cipher=CredentialCipher(settings.kms_key_id),
+        sync_queue=SyncQueue(settings.sync_queue_url),
+        steps=PleoSyncSteps(),
+        max_source_failures=settings.sync_max_source_failures,
+        deadline_margin_s=settings.sync_deadline_margin_s,
     )

@@ -1,6 +1,6 @@
 """Flow 6, disconnect: delete the installation in Pleo (which revokes its tokens), then every
-local item. Refused while a sync runs, since Pleo warns that disconnecting during
-PENDING_INTEGRATION loses data."""
+local item. Refused while a sync runs (Pleo shows PENDING_INTEGRATION, or a run holds the
+installation's lease), since Pleo warns that disconnecting during a sync loses data."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from pleo_connector.pleo.errors import PleoError
 from pleo_connector.vocabulary import InstallationStatus
 
 if TYPE_CHECKING:
-    from pleo_connector.ports import InstallationStore, PleoClientFactory
+    from pleo_connector.ports import InstallationStore, PleoClientFactory, SyncRunStore
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DisconnectDeps:
     installations: InstallationStore
     pleo: PleoClientFactory
+    runs: SyncRunStore
 
 
 async def disconnect(deps: DisconnectDeps, installation_id: str) -> None:
@@ -29,7 +30,9 @@ async def disconnect(deps: DisconnectDeps, installation_id: str) -> None:
     longer be told (a dead credential), the local data still goes; a credential that is not this
     installation's keeps everything (Pleo still has the installation)."""
     record = load_installation(deps.installations, installation_id)
-    if record.status == InstallationStatus.PENDING_INTEGRATION:
+    if record.status == InstallationStatus.PENDING_INTEGRATION or deps.runs.lease_held(
+        installation_id
+    ):
         raise SyncRunningError(
             "A sync is running. Disconnect when it has finished, so that no data is lost."
         )

@@ -71,6 +71,13 @@ class SyncRunningError(ConnectError):
     http_status: ClassVar[int] = 409
 
 
+class SyncAlreadyQueuedError(ConnectError):
+    """ "Sync now" pressed again while a sync is queued or running."""
+
+    http_status: ClassVar[int] = 409
+    back_to: ClassVar[str | None] = "/settings"
+
+
 class NotInstalledError(ConnectError):
     """The session's installation no longer exists here (disconnected or removed in Pleo)."""
 

@@ -282,5 +282,6 @@ def store_installation(
             error_code=None,
             local_error=None,
             failure_count=0,
+            failure_reason=None,
         )
     return installations.create_or_update(record)

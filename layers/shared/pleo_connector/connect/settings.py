@@ -1,17 +1,23 @@
 """Flow 3, settings and activation: the accounting system's connection settings and the sync
 choices, stored locally (secrets encrypted) and in Pleo's installation metadata; saving sets
 PENDING_INTEGRATION and queues the first sync, which activates the installation when it succeeds.
-Also "sync now"."""
+Also "sync now", which queues one run at a time: a press is marked on the installation until the
+run it asked for ends (or `SYNC_NOW_WINDOW_S` passes), and a second press meanwhile is refused
+with a message that says so. A press while some other run holds the lease is taken: that run
+queues one more when it ends."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pleo_connector.connect.errors import (
     NotInstalledError,
     PleoUnavailableError,
+    SyncAlreadyQueuedError,
     SyncRunningError,
 )
 from pleo_connector.failure_policy import FailureAction, FailureContext, handle_failure
@@ -19,17 +25,26 @@ from pleo_connector.installation_config import open_connection, seal_connection
 from pleo_connector.observability import logger
 from pleo_connector.pleo.errors import PleoError
 from pleo_connector.sync_queue import SyncRequest
-from pleo_connector.vocabulary import InstallationStatus, SyncReason
+from pleo_connector.vocabulary import InstallationStatus, LocalError, SyncReason
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from pleo_connector.adapters.base import AdapterDescriptor
     from pleo_connector.installation_config import Cipher, SyncChoices
-    from pleo_connector.ports import InstallationStore, PleoClientFactory, SyncQueuePort
+    from pleo_connector.ports import (
+        InstallationStore,
+        PleoClientFactory,
+        SyncQueuePort,
+        SyncRunStore,
+    )
     from pleo_connector.store.installations import InstallationRecord
+    from pleo_connector.store.sync_runs import SyncRun
 
 METADATA_KEY = "pleoConnector"
+# A "sync now" whose run has not started within this long is taken as lost: it may be pressed
+# again (the queue's visibility timeout is 12 minutes).
+SYNC_NOW_WINDOW_S = 900.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,6 +56,8 @@ class SettingsDeps:
     sync_queue: SyncQueuePort
     cipher: Cipher
     adapter: AdapterDescriptor
+    runs: SyncRunStore
+    clock: Callable[[], float] = field(default=time.time)
 
 
 def load_installation(installations: InstallationStore, installation_id: str) -> InstallationRecord:
@@ -118,6 +135,12 @@ async def save_settings(
             sync_choices=choices.model_dump(mode="json"),
             status=InstallationStatus.PENDING_INTEGRATION,
             error_code=None,
+            # New settings deserve a new look: the old reason goes, the count stays, so that
+            # settings that still fail pause syncing again at the next failure.
+            local_error=(
+                None if record.local_error == LocalError.SOURCE_FAILING else record.local_error
+            ),
+            failure_reason=None,
         )
     )
     deps.sync_queue.send(
@@ -131,15 +154,47 @@ async def save_settings(
     return SavedSettings(installation_id, stored.status)
 
 
-def request_sync(
-    installations: InstallationStore, sync_queue: SyncQueuePort, installation_id: str
-) -> None:
-    """ "Sync now": queue a sync of a configured installation."""
-    record = load_installation(installations, installation_id)
+@dataclass(frozen=True, slots=True)
+class SyncActivity:
+    """What the settings page says about syncing: a run now, one queued, and the last one."""
+
+    running: bool
+    queued: bool
+    last_run: SyncRun | None
+
+
+def sync_activity(deps: SettingsDeps, record: InstallationRecord) -> SyncActivity:
+    return SyncActivity(
+        running=deps.runs.lease_held(record.installation_id),
+        queued=_sync_queued(record, deps.clock()),
+        last_run=deps.runs.last_run(record.installation_id),
+    )
+
+
+def _sync_queued(record: InstallationRecord, now: float) -> bool:
+    requested = record.sync_requested_at
+    return requested is not None and now - requested.timestamp() < SYNC_NOW_WINDOW_S
+
+
+def request_sync(deps: SettingsDeps, installation_id: str) -> None:
+    """ "Sync now": queue a sync of a configured installation, unless one it asked for is queued
+    or running (the mark is a conditional write, so two presses at once queue one run)."""
+    record = load_installation(deps.installations, installation_id)
     if not record.schedulable:
         raise SyncRunningError(
             "Save the settings first: this connection is not ready to sync."
             if record.status == InstallationStatus.AUTHORIZED
             else "This connection cannot sync until it is connected again."
         )
-    sync_queue.send(SyncRequest(installation_id=installation_id, reason=SyncReason.SYNC_NOW))
+    if not deps.installations.mark_sync_requested(installation_id, window_s=SYNC_NOW_WINDOW_S):
+        raise SyncAlreadyQueuedError(
+            "A sync is already queued or running. The settings page shows its result when it "
+            "is done."
+        )
+    try:
+        deps.sync_queue.send(
+            SyncRequest(installation_id=installation_id, reason=SyncReason.SYNC_NOW)
+        )
+    except Exception:
+        deps.installations.clear_sync_request(installation_id)  # nothing is queued after all
+        raise

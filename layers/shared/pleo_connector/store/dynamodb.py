@@ -206,13 +206,17 @@ class DynamoTable:
         index: str | None = None,
         consistent: bool = False,
         page_size: int | None = None,
+        descending: bool = False,
     ) -> Iterator[Item]:
-        """Every item matching `key_condition`, page after page."""
+        """Every item matching `key_condition`, page after page (a page is read only when the
+        iteration reaches it). `descending`: from the highest sort key down."""
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": key_condition,
             "ExpressionAttributeValues": dict(values),
         }
+        if descending:
+            request["ScanIndexForward"] = False
         if names:
             request["ExpressionAttributeNames"] = dict(names)
         if index:

@@ -7,6 +7,10 @@ the dispatcher should sync: `schedule_pk`/`schedule_sk` exist only while the sta
 or PENDING_INTEGRATION, the installation is not marked for an auth failure, and nobody paused it
 (`paused`, set by an operator: it leaves the index like a dead installation, whatever its status
 does meanwhile, until it is unpaused).
+
+Two pieces of bookkeeping are written without the version (a settings save that read the record
+before them must not fail for them): the count of runs in a row that could not read the source
+(`record_source_failure`), and when "sync now" was last pressed (`mark_sync_requested`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pleo_connector.store.dynamodb import (
     Key,
     get_int,
     get_json,
+    get_n,
     get_s,
     json_attr,
     n,
@@ -74,6 +79,10 @@ class InstallationRecord:
     sync_choices: dict[str, Any] = field(default_factory=dict)
     failure_count: int = 0
     paused: bool = False
+    # Why the source could not be read, in words for the customer (with SOURCE_FAILING).
+    failure_reason: str | None = None
+    # When "sync now" queued a run that has not started yet.
+    sync_requested_at: datetime | None = None
     version: int = 0
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -190,7 +199,8 @@ class InstallationRepository:
         local_error: LocalError | None = None,
         failure_count: int | None = None,
     ) -> InstallationRecord:
-        """Set the status (and error fields: None clears them), keeping the schedule index in step.
+        """Set the status (and error fields: None clears them; clearing `local_error` clears the
+        failure reason with it), keeping the schedule index in step.
 
         With `expected_version`, only if nobody wrote since; without, whatever the version. A
         paused installation stays out of the index whatever its status.
@@ -227,6 +237,8 @@ class InstallationRepository:
             else:
                 sets.append(f"{name} = :{name}")
                 values[f":{name}"] = s(value)
+        if write.local_error is None:
+            removes.append("failure_reason")  # the reason goes with the error it explained
         if write.failure_count is not None:
             sets.append("failure_count = :failure_count")
             values[":failure_count"] = n(write.failure_count)
@@ -312,6 +324,76 @@ class InstallationRepository:
             local_error=LocalError.AUTH_ERROR,
         )
 
+    def record_source_failure(self, installation_id: str, reason: str) -> InstallationRecord:
+        """One more run that could not read the source: count it and keep why (SOURCE_FAILING).
+        The status is left as it is; the failure policy decides when it changes."""
+        try:
+            item = self._table.update(
+                _meta_key(installation_id),
+                update=(
+                    "SET failure_count = if_not_exists(failure_count, :zero) + :one, "
+                    "local_error = :source_failing, failure_reason = :reason, updated_at = :now"
+                ),
+                condition="attribute_exists(pk)",
+                values={
+                    ":zero": n(0),
+                    ":one": n(1),
+                    ":source_failing": s(LocalError.SOURCE_FAILING),
+                    ":reason": s(reason),
+                    ":now": s(_iso(self._now())),
+                },
+            )
+        except WriteConflictError as error:
+            raise InstallationNotFoundError(
+                "no such installation", operation=error.operation
+            ) from error
+        return _record_from_item(item)
+
+    def mark_sync_requested(self, installation_id: str, *, window_s: float) -> bool:
+        """Note that "sync now" queued a run, unless one was queued within `window_s` seconds and
+        has not started yet. False: one is queued already (nothing was written)."""
+        now = self._clock()
+        try:
+            self._table.update(
+                _meta_key(installation_id),
+                update="SET sync_requested_at = :now",
+                condition=(
+                    "attribute_exists(pk) AND "
+                    "(attribute_not_exists(sync_requested_at) OR sync_requested_at < :cutoff)"
+                ),
+                values={":now": n(now), ":cutoff": n(now - window_s)},
+                return_old_on_conflict=True,
+            )
+        except WriteConflictError as error:
+            if error.current is None:
+                raise InstallationNotFoundError(
+                    "no such installation", operation=error.operation
+                ) from error
+            return False
+        return True
+
+    def clear_sync_request(
+        self, installation_id: str, *, requested_at: datetime | None = None
+    ) -> bool:
+        """The run a "sync now" asked for has ended (or it could not be queued): it may be pressed
+        again. With `requested_at`, only that press is cleared, not one made since. False: nothing
+        was cleared (another press, or the installation is gone)."""
+        condition = "attribute_exists(sync_requested_at)"
+        values: dict[str, Any] = {}
+        if requested_at is not None:
+            condition += " AND sync_requested_at = :seen"
+            values[":seen"] = n(requested_at.timestamp())
+        try:
+            self._table.update(
+                _meta_key(installation_id),
+                update="REMOVE sync_requested_at",
+                condition=condition,
+                values=values or None,
+            )
+        except WriteConflictError:
+            return False
+        return True
+
     def delete_all(self, installation_id: str) -> int:
         """Remove every item of the installation (META, CRED, LEASE, RUN#...) and its company
         pointer. Returns how many items were deleted."""
@@ -396,6 +478,10 @@ def _item_from_record(record: InstallationRecord) -> Item:
         item["local_error"] = s(record.local_error)
     if record.paused:
         item["paused"] = {"BOOL": True}
+    if record.failure_reason is not None:
+        item["failure_reason"] = s(record.failure_reason)
+    if record.sync_requested_at is not None:
+        item["sync_requested_at"] = n(record.sync_requested_at.timestamp())
     if record.created_at is not None:
         item["created_at"] = s(_iso(record.created_at))
     if record.updated_at is not None:
@@ -411,6 +497,7 @@ def _record_from_item(item: Item) -> InstallationRecord:
     updated_at = get_s(item, "updated_at")
     error_code = get_s(item, "error_code")
     local_error = get_s(item, "local_error")
+    sync_requested_at = get_n(item, "sync_requested_at")
     return InstallationRecord(
         installation_id=need_s(item, "installation_id"),
         company_id=need_s(item, "company_id"),
@@ -430,6 +517,10 @@ def _record_from_item(item: Item) -> InstallationRecord:
         sync_choices=get_json(item, "sync_choices") or {},
         failure_count=get_int(item, "failure_count"),
         paused=_is_paused(item),
+        failure_reason=get_s(item, "failure_reason"),
+        sync_requested_at=(
+            None if sync_requested_at is None else datetime.fromtimestamp(sync_requested_at, UTC)
+        ),
         version=get_int(item, "version"),
         created_at=datetime.fromisoformat(created_at) if created_at else None,
         updated_at=datetime.fromisoformat(updated_at) if updated_at else None,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools.event_handler import Response
@@ -15,6 +17,7 @@ from aws_lambda_powertools.shared.cookies import Cookie
 
 from pleo_connector.errors import ConnectorError
 from pleo_connector.installation_config import MAX_TAG_GROUPS, SyncChoices
+from pleo_connector.vocabulary import Action, Kind, SyncOutcome
 from pleo_connector.web.forms import FormField
 from pleo_connector.web.render import DEFAULT_APP_NAME, render_page
 from pleo_connector.web.responses import html_response, redirect
@@ -100,13 +103,130 @@ def tag_group_options(
     return [TagGroupOption(code, name, code in picked) for code, name in groups]
 
 
+_KIND_NAMES: Mapping[Kind, tuple[str, str]] = {
+    Kind.TAG_GROUP: ("tag group", "tag groups"),
+    Kind.TAG: ("tag", "tags"),
+    Kind.TAX_CODE: ("tax code", "tax codes"),
+    Kind.VENDOR: ("vendor", "vendors"),
+    Kind.ACCOUNT: ("account", "accounts"),
+}
+_ACTION_WORDS: Mapping[Action, str] = {
+    Action.CREATE: "created",
+    Action.UPDATE: "updated",
+    Action.ARCHIVE: "archived",
+    Action.UNARCHIVE: "unarchived",
+    Action.ADOPT: "found in Pleo already and kept in sync from now on",
+}
+_OUTCOME_WORDS: Mapping[SyncOutcome, str] = {
+    SyncOutcome.SYNCED: "Completed.",
+    SyncOutcome.ACTIVATED: "Completed, and the app is now active.",
+    SyncOutcome.CONTINUED: "Partly done: the sync carries on by itself.",
+    SyncOutcome.SOURCE_FAILED: (
+        "The accounting system could not be read, so nothing was changed in Pleo."
+    ),
+    SyncOutcome.DEACTIVATED: (
+        "The accounting system could not be read too many times in a row, so syncing is paused."
+    ),
+    SyncOutcome.FAILED: "Interrupted by a temporary problem. It is tried again by itself.",
+    SyncOutcome.AUTH_FAILED: "Pleo no longer accepts this app's credentials.",
+}
+# The outcomes whose run-wide message is written for the customer (the others name an error type).
+_OUTCOMES_WITH_A_REASON = frozenset({SyncOutcome.SOURCE_FAILED, SyncOutcome.DEACTIVATED})
+_GOOD_OUTCOMES = frozenset({SyncOutcome.SYNCED, SyncOutcome.ACTIVATED, SyncOutcome.CONTINUED})
+
+
+class RunProblemFacts(Protocol):
+    @property
+    def kind(self) -> Kind: ...
+    @property
+    def reference(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
+class RunFacts(Protocol):
+    """What the page reads of a recorded run (`store.sync_runs.SyncRun` has this shape)."""
+
+    @property
+    def started_at(self) -> datetime: ...
+    @property
+    def duration_s(self) -> float: ...
+    @property
+    def outcome(self) -> SyncOutcome: ...
+    @property
+    def applied(self) -> Mapping[tuple[Kind, Action], int]: ...
+    @property
+    def failed(self) -> Mapping[Kind, int]: ...
+    @property
+    def problems(self) -> Sequence[RunProblemFacts]: ...
+    @property
+    def problems_total(self) -> int: ...
+    @property
+    def message(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LastRunView:
+    """The last sync in plain words: when, how it ended, what it changed, what it could not."""
+
+    when: str
+    outcome: str
+    good: bool
+    reason: str | None = None
+    counts: Sequence[str] = ()
+    problems: Sequence[str] = ()
+    more_problems: int = 0
+
+
+def _count_words(count: int, kind: Kind, what: str) -> str:
+    singular, plural = _KIND_NAMES[kind]
+    return f"{count} {singular if count == 1 else plural} {what}"
+
+
+def describe_run(run: RunFacts) -> LastRunView:
+    """Words for the settings page: counts in the order a run applies them, then the records
+    that failed."""
+    counts = [
+        _count_words(run.applied[(kind, action)], kind, _ACTION_WORDS[action])
+        for kind in Kind
+        for action in Action
+        if run.applied.get((kind, action), 0) > 0
+    ]
+    counts += [
+        _count_words(run.failed[kind], kind, "could not be synced")
+        for kind in Kind
+        if run.failed.get(kind, 0) > 0
+    ]
+    if not counts and run.outcome in (SyncOutcome.SYNCED, SyncOutcome.ACTIVATED):
+        counts = ["Nothing needed to change."]
+    problems = [
+        f"{_KIND_NAMES[problem.kind][0].capitalize()} {problem.reference}: {problem.message}"
+        for problem in run.problems
+    ]
+    seconds = round(run.duration_s)
+    took = "under a second" if seconds < 1 else f"{seconds} s"
+    started = run.started_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return LastRunView(
+        when=f"{started} (took {took})",
+        outcome=_OUTCOME_WORDS.get(run.outcome, "Done."),
+        good=run.outcome in _GOOD_OUTCOMES and not run.failed,
+        reason=_clip(run.message) if run.outcome in _OUTCOMES_WITH_A_REASON else None,
+        counts=tuple(counts),
+        problems=tuple(_clip(problem) or "" for problem in problems),
+        more_problems=max(run.problems_total - len(problems), 0),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SettingsView:
     """Everything the settings page shows.
 
     `status` is Pleo's installation status; while it is PENDING_INTEGRATION the page refreshes
     itself every `refresh_s` seconds and disconnecting is refused. `errors` holds the messages
-    of a rejected POST (`forms.FormError.errors`, plus "tag_groups").
+    of a rejected POST (`forms.FormError.errors`, plus "tag_groups"). `sync_running`: a run holds
+    the lease (no disconnect); `sync_queued`: "sync now" was pressed and its run has not ended
+    (no second press). `source_problem` is why the accounting system could not be read, after
+    `source_failures` runs in a row.
     """
 
     csrf_token: str
@@ -124,6 +244,11 @@ class SettingsView:
     max_tag_groups: int = MAX_TAG_GROUPS
     # Sent back with every form, so a form rendered for one installation never acts on another.
     installation_id: str = ""
+    last_run: LastRunView | None = None
+    sync_running: bool = False
+    sync_queued: bool = False
+    source_problem: str | None = None
+    source_failures: int = 0
 
 
 def _clip(text: str | None) -> str | None:
