@@ -12,8 +12,8 @@ by the function's own composition root, and counts what arrived in the queue. Pr
     bench: dispatcher_setup_s = X s                   (the batch writes, for scale)
 
 moto's server runs with one change, `patch_moto_sqs`: its SendMessage otherwise scans the whole
-queue for every message it takes, so filling one queue with 10,000 costs some twenty minutes and
-says nothing about the dispatcher (SQS's cost per message does not grow with the queue).
+queue for every message it takes, so filling one queue with 10,000 would take some twenty minutes
+and say nothing about the dispatcher (SQS's cost per message does not grow with the queue).
 
 Run with `.venv/bin/python -m bench.bench_dispatcher [--installations 10000] [--skipped 1000]`.
 It exits non-zero only when something is broken: a message missing, one too many, or one unsent.
@@ -101,7 +101,7 @@ def patch_moto_sqs() -> None:
 
     moto's `send_message` reads `queue.attributes.get("ContentBasedDeduplication")` for every
     message, and `attributes` computes every attribute, counting visible, delayed and in-flight
-    messages by scanning them all: 10,000 messages into one queue then take some twenty minutes.
+    messages by scanning them all: 10,000 messages into one queue would take some twenty minutes.
     Here `attributes` is computed when something other than that one key is asked for; the key
     exists on FIFO queues only, so a standard queue answers None, as moto's full dict would.
     """
