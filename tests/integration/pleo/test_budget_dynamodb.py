@@ -120,49 +120,45 @@ def two(budgets: Budgets, clock: FakeClock) -> tuple[DynamoDBTokenBucket, Dynamo
 # --- blocks --------------------------------------------------------------------------------------
 
 
-async def test_a_block_is_one_write_and_its_tokens_are_paced_like_the_bucket(
+async def test_blocks_grow_from_the_burst_to_block_s_of_the_rate_one_write_each(
     budgets: Budgets, clock: FakeClock
 ) -> None:
-    worker = budgets.worker(clock, clock.sleep, rate_per_min=600, burst=10)  # blocks of 40
+    worker = budgets.worker(clock, clock.sleep, rate_per_min=600, burst=10)  # at most 40
 
-    for _ in range(40):
+    for _ in range(70):  # blocks of 10 (the burst), 20 and 40
         await worker.acquire()
 
-    assert budgets.calls.count == 1
+    assert budgets.calls.count == 3
     # The burst at once, then one token per interval, as if each came from the shared bucket.
-    assert clock.sleeps == [0.1] * 30
-
-    await worker.acquire()
-
-    assert budgets.calls.count == 2
+    assert clock.sleeps == [0.1] * 60
     item = budgets.item()
-    assert float(item["full_at"]["N"]) == START + 8.0  # two blocks of 4 s reserved
-    assert item["version"]["N"] == "2"
+    assert float(item["full_at"]["N"]) == START + 7.0  # 70 slots of 0.1 s reserved
+    assert item["version"]["N"] == "3"
 
 
-async def test_one_worker_pays_one_call_per_block_of_block_s_at_the_rate(
+async def test_a_busy_worker_pays_one_call_per_block_of_block_s_at_the_rate(
     budgets: Budgets, clock: FakeClock
 ) -> None:
     worker = budgets.worker(clock, clock.sleep, rate_per_min=500, burst=10)
 
-    for _ in range(330):
+    for _ in range(10 + 20 + 9 * 33):
         await worker.acquire()
 
     assert worker.block_size(500) == 33  # 4 s of 500/min
-    assert budgets.calls.count == 10  # 330 tokens, 10 blocks, no read, no lost condition
+    assert budgets.calls.count == 11  # 11 blocks: no read, no lost condition
 
 
 async def test_workers_share_one_schedule(budgets: Budgets, clock: FakeClock) -> None:
     first, second = two(budgets, clock)
 
-    await first.acquire()  # reserves 4 slots: 3 due at once (the burst), 1 a second later
+    await first.acquire()  # reserves the burst: 3 slots, all due at once
     await second.acquire()
 
-    # The second worker's slots come after the first's block: 4 s on, less the burst of 3.
-    assert clock.sleeps == [2.0]
+    # The second worker's slots come after the first's block, one a second at 60/min.
+    assert clock.sleeps == [1.0]
     await first.acquire()
     await first.acquire()
-    assert clock.sleeps == [2.0]  # the first worker's own slots, already due, need no call
+    assert clock.sleeps == [1.0]  # the first worker's own slots, already due, need no call
     # One write each, and one lost condition: the second worker, with no answer seen yet,
     # guessed an idle bucket.
     assert budgets.calls.count == 3
@@ -190,7 +186,7 @@ async def test_slots_not_spent_within_the_hold_are_dropped(
     budgets: Budgets, clock: FakeClock
 ) -> None:
     worker = budgets.worker(clock, clock.sleep, hold_s=2)
-    await worker.acquire()  # a block of 4; 3 of its slots are left
+    await worker.acquire()  # a block of 3 (the burst); 2 of its slots are left
     clock.now += 10  # the worker does something else for a while
 
     for _ in range(4):
@@ -204,12 +200,12 @@ async def test_a_worker_that_let_slots_expire_reserves_only_what_it_spent(
     budgets: Budgets, clock: FakeClock
 ) -> None:
     worker = budgets.worker(clock, clock.sleep, hold_s=2)
-    await worker.acquire()  # a block of 4 slots (4 s), one spent
+    await worker.acquire()  # a block of 3 slots (3 s), one spent
     clock.now += 10
 
     await worker.acquire()
 
-    # The shared schedule is moved on by one slot (1 s at 60/min), not by a whole block.
+    # The shared schedule is moved on by one slot (1 s at 60/min), not by another 3.
     assert float(budgets.item()["full_at"]["N"]) == START + 10 + 1.0
 
 
@@ -229,7 +225,7 @@ async def test_a_block_is_not_reserved_when_its_first_slot_is_past_the_deadline(
 ) -> None:
     first, second = two(budgets, clock)
     await first.acquire()
-    await second.acquire()  # the schedule now runs 8 s ahead
+    await second.acquire()  # the schedule now runs 6 s ahead
     calls = budgets.calls.count
     third = budgets.worker(clock, clock.sleep)
     third._view = second._view  # it has seen the item (as after any earlier block)
@@ -256,7 +252,7 @@ async def test_a_429_seen_by_one_worker_slows_the_other(budgets: Budgets, clock:
 
 async def test_a_429_drops_the_workers_own_block(budgets: Budgets, clock: FakeClock) -> None:
     worker = budgets.worker(clock, clock.sleep)
-    await worker.acquire()  # 2 more slots of its block are due already
+    await worker.acquire()  # 2 more slots of its block (the burst) are due already
 
     await worker.on_rate_limited()
     await worker.acquire()
@@ -272,18 +268,17 @@ async def test_a_block_reserved_before_a_429_elsewhere_is_repriced_at_the_next_o
     await first.acquire()
     await second.acquire()  # reserved at 60/min, not knowing what comes
     await first.on_rate_limited()
-    for _ in range(3):
-        await second.acquire()  # the rest of its block, as reserved
-    clock.sleeps.clear()
+    calls = budgets.calls.count
 
-    for _ in range(4):
+    for _ in range(8):
         await second.acquire()
 
-    # Its next blocks are priced at 30/min (2 s a slot; at 60/min they would come 1 s apart): the
-    # lowered rate reached it with its next write. The bucket's level first allows one now and
-    # one a second later, as a bucket emptied at t+2 and lowered to 30/min would.
+    # Its next blocks are priced at 30/min, 2 s a slot (at 60/min they would come 1 s apart):
+    # the lowered rate reached it with its next write, at the cost of one lost condition.
     assert second.current_rate_per_min == pytest.approx(30, abs=0.1)
-    assert clock.sleeps == pytest.approx([1.0, 2.0, 2.0], abs=0.01)
+    assert clock.sleeps[-4:] == pytest.approx([2.0] * 4, abs=0.01)
+    # 8 tokens: the 2 left of its block, then 3 blocks of 2 (the most at 30/min).
+    assert budgets.calls.count - calls == 1 + 3
 
 
 # --- many workers at once, on virtual time -------------------------------------------------------

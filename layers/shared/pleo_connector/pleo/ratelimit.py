@@ -253,8 +253,10 @@ class DynamoDBTokenBucket(_BucketSettings):
     seconds may add `rate/60 * d`.
 
     A block is `block_s` of the current rate at most (33 tokens at 500/min) and at least one
-    token; a worker that spends whole blocks doubles its next one up to that, a worker that lets
-    slots expire asks next for what it spent, so slow workers do not hold slots they waste.
+    token. A worker's first block is the size of the burst; one that spends whole blocks doubles
+    the next up to the most, one that lets slots expire asks next for what it spent: a worker
+    that needs few requests, or sends them slower than the rate, does not hold slots it wastes
+    while the others wait.
 
     A 429 drops the worker's own block, halves the shared rate and empties the bucket in one
     conditional write on `version`. Every reservation checks `rate_version`, so the next block of
@@ -293,7 +295,9 @@ class DynamoDBTokenBucket(_BucketSettings):
         self._sleep = sleep
         self._view = _SharedView()
         self._block: _Block | None = None
-        self._next_size: int | None = None  # None: a whole block at the current rate
+        # A worker starts with a block of the burst's size and grows from there, so one that
+        # needs a few requests does not hold seconds of everybody's schedule.
+        self._next_size = max(1, int(self.burst))
         self._reserving = asyncio.Lock()
 
     @property
@@ -360,7 +364,7 @@ class DynamoDBTokenBucket(_BucketSettings):
             view = self._view
             rate = self._rate(view, now)
             interval = 60.0 / rate
-            count = min(self._next_size or self.block_size(rate), self.block_size(rate))
+            count = min(self._next_size, self.block_size(rate))
             if deadline is not None:  # no slots past the deadline
                 count = min(count, max(1, math.ceil(deadline.remaining() / interval)))
             # The first slot's wait, as far as this worker knows (the real one is no shorter).
