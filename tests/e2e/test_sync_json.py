@@ -133,7 +133,7 @@ def test_a_snapshot_is_synced_then_kept_and_only_its_change_is_written(
     snapshot = generated({"DEPT": 3, "PROJ": 2, "COST": 1}, tax_codes=2, vendors=3, accounts=4)
     source = tmp_path / "snapshot.json"
     _write(source, snapshot)
-    kinds = {"sync_tax_codes": "on", "sync_vendors": "on", "sync_accounts": "on"}
+    kinds: dict[str, Any] = {"sync_tax_codes": "on", "sync_vendors": "on", "sync_accounts": "on"}
     assert browser.submit("/settings", source=str(source), **kinds).status_code == 303
     wait_for(lambda: _settled(browser, store), "the sync after the first save", SYNC_S)
     page = browser.get("/settings").text
