@@ -66,7 +66,7 @@ build: venv sam ## sam build, then compile the bytecode Lambda cannot write itse
 bench: build dynamodb ## every benchmark, printed as `bench: <name> = <value> <unit>`
 	$(PY) -m bench
 
-up: world-deps ## start the local world and leave it running (make down stops it)
+up: world-deps ## start the local world and leave it running (ADAPTER=json: the snapshot adapter; make down stops it)
 	$(SAM_PY) -m local.world up
 
 down: ## stop the local world

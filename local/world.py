@@ -85,6 +85,8 @@ class WorldConfig:
     env_vars: Path = DEFAULT_OVERRIDES
     sqs_visibility_timeout_s: int | None = None
     schedule_rate_s: int | None = None
+    # The accounting-system adapter the functions read (`ADAPTER`); None: the template's default.
+    adapter: str | None = None
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -272,8 +274,17 @@ def environment_builder(
         "MotoUrl": moto_url,
     }
     return world_environment_builder(
-        load_overrides(config.env_vars), placeholders, aws_endpoint_env(dynamodb_url, moto_url)
+        world_overrides(config), placeholders, aws_endpoint_env(dynamodb_url, moto_url)
     )
+
+
+def world_overrides(config: WorldConfig) -> dict[str, dict[str, str]]:
+    """The env-vars file's overrides, with the world's adapter (`make up` with `ADAPTER` set)
+    over the file's for every function; without one, what the file or the template says."""
+    overrides = load_overrides(config.env_vars)
+    if config.adapter:
+        overrides["Parameters"] = {**overrides.get("Parameters", {}), "ADAPTER": config.adapter}
+    return overrides
 
 
 class World:
@@ -576,6 +587,7 @@ def world_or_temporary(config: WorldConfig, out: TextIO = sys.stderr) -> Iterato
         template=config.template,
         base_dir=config.base_dir,
         env_vars=config.env_vars,
+        adapter=config.adapter,
     )
     backing = start_backing(temporary, None, out=out)
     try:
@@ -703,6 +715,12 @@ def common_arguments() -> argparse.ArgumentParser:
         help="fire schedules every N seconds instead of the template's rate "
         "(or $LOCAL_SCHEDULE_RATE_SECONDS)",
     )
+    common.add_argument(
+        "--adapter",
+        default=os.environ.get("ADAPTER") or None,
+        help="the accounting-system adapter the functions read, e.g. json (default: the "
+        "template's Adapter parameter; or $ADAPTER)",
+    )
     return common
 
 
@@ -715,6 +733,7 @@ def config_from(args: argparse.Namespace) -> WorldConfig:
         env_vars=args.env_vars,
         sqs_visibility_timeout_s=args.sqs_visibility_timeout,
         schedule_rate_s=args.schedule_rate,
+        adapter=args.adapter,
     )
 
 
@@ -737,6 +756,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def spawn_world(config: WorldConfig, log: TextIO | None = None) -> subprocess.Popen[bytes]:
     """Start `up` as a child process (the demo and the tests do), in its own process group."""
+    return subprocess.Popen(
+        world_argv(config),
+        cwd=ROOT,
+        stdout=log or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0", "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,
+    )
+
+
+def world_argv(config: WorldConfig) -> list[str]:
+    """The `up` command line that starts a world with `config`."""
     argv = [str(SAM_PYTHON), "-m", "local.world", "up"]
     argv += [f"--{name}-port={config.ports[name]}" for name, *_ in PORTS]
     argv += [f"--state-dir={config.state_dir}", f"--template={config.template}"]
@@ -747,15 +779,9 @@ def spawn_world(config: WorldConfig, log: TextIO | None = None) -> subprocess.Po
         argv.append(f"--sqs-visibility-timeout={config.sqs_visibility_timeout_s}")
     if config.schedule_rate_s is not None:
         argv.append(f"--schedule-rate={config.schedule_rate_s}")
-    return subprocess.Popen(
-        argv,
-        cwd=ROOT,
-        stdout=log or subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "SAM_CLI_TELEMETRY": "0", "PYTHONUNBUFFERED": "1"},
-        start_new_session=True,
-    )
+    if config.adapter is not None:
+        argv.append(f"--adapter={config.adapter}")
+    return argv
 
 
 def wait_until_ready(

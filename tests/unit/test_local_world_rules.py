@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+from pathlib import Path
+
 import pytest
 
 from local.function_spec import FunctionSpec
 from local.invoker import lambda_environment
 from local.scheduler import Schedule, scheduled_event
 from local.sqs_poller import _failed_ids
+from local.world import (
+    WorldConfig,
+    build_parser,
+    common_arguments,
+    config_from,
+    world_argv,
+    world_overrides,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -89,3 +101,72 @@ def test_overrides_apply_only_to_declared_variables_like_sam_local_env_vars() ->
     assert environment["AWS_LAMBDA_FUNCTION_NAME"] == "SettingsFunction"
     assert environment["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "512"
     assert environment["AWS_SHARED_CREDENTIALS_FILE"] == "/dev/null"
+
+
+def _worker_spec() -> FunctionSpec:
+    """A function that reads `ADAPTER`, with the template's default."""
+    return FunctionSpec(
+        name="WorkerFunction",
+        handler="app.handler",
+        code_dir="/code",
+        layer_dirs=(),
+        runtime="python3.13",
+        timeout_s=900,
+        memory_mb=1024,
+        environment={"ADAPTER": "placeholder", "ALLOW_LOCAL_SOURCES": "false"},
+    )
+
+
+def _world_config(
+    tmp_path: Path, overrides: dict[str, dict[str, str]], argv: list[str]
+) -> WorldConfig:
+    env_vars = tmp_path / "env.json"
+    env_vars.write_text(json.dumps(overrides), encoding="utf-8")
+    parser = argparse.ArgumentParser(parents=[common_arguments()])
+    return config_from(parser.parse_args([f"--env-vars={env_vars}", *argv]))
+
+
+def test_the_world_passes_the_environments_adapter_to_the_functions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADAPTER", "json")
+    config = _world_config(tmp_path, {"Parameters": {"ALLOW_LOCAL_SOURCES": "true"}}, [])
+
+    environment = lambda_environment(_worker_spec(), world_overrides(config))
+
+    assert config.adapter == "json"
+    assert environment["ADAPTER"] == "json"
+    assert environment["ALLOW_LOCAL_SOURCES"] == "true"  # the file's other overrides still hold
+
+
+def test_the_environments_adapter_wins_over_the_env_vars_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADAPTER", "json")
+    config = _world_config(tmp_path, {"Parameters": {"ADAPTER": "placeholder"}}, [])
+
+    assert lambda_environment(_worker_spec(), world_overrides(config))["ADAPTER"] == "json"
+
+
+@pytest.mark.parametrize("unset", [None, ""])
+def test_without_an_adapter_in_the_environment_the_template_default_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unset: str | None
+) -> None:
+    if unset is None:
+        monkeypatch.delenv("ADAPTER", raising=False)
+    else:
+        monkeypatch.setenv("ADAPTER", unset)
+    config = _world_config(tmp_path, {"Parameters": {}}, [])
+
+    assert config.adapter is None
+    assert lambda_environment(_worker_spec(), world_overrides(config))["ADAPTER"] == "placeholder"
+
+
+def test_the_adapter_flag_reaches_a_spawned_world(tmp_path: Path) -> None:
+    """`spawn_world` (tests, the demo) hands its config's adapter to the child's `up`."""
+    config = _world_config(tmp_path, {}, ["--adapter=json"])
+
+    argv = world_argv(config)
+
+    assert "--adapter=json" in argv
+    assert config_from(build_parser().parse_args(argv[3:])).adapter == "json"

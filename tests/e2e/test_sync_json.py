@@ -1,0 +1,174 @@
+"""The sync end to end through the local API, with the JSON snapshot adapter (`ADAPTER=json`, as
+`make up ADAPTER=json` starts it): an API-key install, settings saved with a snapshot, the first
+sync makes Pleo equal the snapshot, a second one writes nothing, and after a change in the
+snapshot a sync writes exactly that change.
+
+The session's world runs the template's default adapter, read once per function process, so this
+module starts a world of its own with the adapter set.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.resources import LocalResources
+from local.services import PORTS, free_port
+from local.world import WorldConfig, spawn_world, stop_spawned, wait_until_ready
+from tests.e2e.flows import Browser, SecretLedger, WorldStore, wait_for
+from tests.support.emulator import EmulatorControl
+from tests.support.snapshots import generated, pleo_view, snapshot_view
+from tests.support.world_fixtures import TEST_VISIBILITY_TIMEOUT_S, RunningWorld
+
+pytestmark = pytest.mark.e2e
+
+GROUPS = ("DEPT", "PROJ")
+SYNC_S = 120.0
+
+
+@pytest.fixture(scope="module")
+def json_world(
+    tmp_path_factory: pytest.TempPathFactory, secret_ledger: SecretLedger
+) -> Iterator[RunningWorld]:
+    state_dir = tmp_path_factory.mktemp("json-world")
+    config = WorldConfig(
+        ports={name: free_port() for name, *_ in PORTS},
+        state_dir=state_dir,
+        sqs_visibility_timeout_s=TEST_VISIBILITY_TIMEOUT_S,
+        adapter="json",
+    )
+    with (state_dir / "world.log").open("w", encoding="utf-8") as log:
+        process = spawn_world(config, log)
+    secret_ledger.log_dirs.append(state_dir)  # its logs are checked for leaks as well
+    try:
+        try:
+            state = wait_until_ready(config, process)
+        except (RuntimeError, TimeoutError) as error:
+            tail = (state_dir / "world.log").read_text(encoding="utf-8")[-4000:]
+            pytest.fail(f"the JSON adapter's local world did not start: {error}\n{tail}")
+        urls = state["urls"]
+        yield RunningWorld(
+            api_url=urls["api"],
+            emulator_url=urls["pleo-emulator"],
+            dynamodb_url=urls["dynamodb-local"],
+            moto_url=urls["moto"],
+            resources=LocalResources(**state["resources"]),
+            state_dir=state_dir,
+            pid=process.pid,
+        )
+    finally:
+        stop_spawned(process, config)
+
+
+@pytest.fixture
+def setup(
+    json_world: RunningWorld, secret_ledger: SecretLedger
+) -> Iterator[tuple[Browser, EmulatorControl, WorldStore, str]]:
+    assert json_world.emulator_url is not None
+    pleo = EmulatorControl(json_world.emulator_url)
+    pleo.reset()
+    store = WorldStore(json_world.dynamodb_url, json_world.moto_url, json_world.resources)
+    company = str(pleo.seed_company(f"Company {uuid.uuid4().hex[:8]} A/S")["id"])
+    browser = Browser(json_world.api_url, pleo, store, secret_ledger)
+    yield browser, pleo, store, company
+    browser.close()
+    pleo.close()
+
+
+def _write(path: Path, document: dict[str, Any]) -> None:
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(document), encoding="utf-8")
+    partial.replace(path)  # a sync never sees half a file
+
+
+def _settled(browser: Browser, store: WorldStore) -> bool:
+    """No sync queued or running, and the installation ACTIVATED, as the settings page says."""
+    if store.queued_messages() != 0:
+        return False
+    page = browser.get("/settings").text
+    return 'data-status="ACTIVATED"' in page and 'id="disconnect-guard"' not in page
+
+
+def _sync_now(browser: Browser, store: WorldStore, pleo: EmulatorControl) -> dict[str, int]:
+    """Press "Sync now", wait for its run to end; the Pleo requests it made, by operation."""
+    pleo.clear_request_log()
+    assert browser.submit("/settings/sync").status_code == 303
+    wait_for(
+        lambda: (
+            pleo.counters().get("POST /v1/chart-of-accounts:search", 0) >= 1
+            and _settled(browser, store)
+        ),
+        "the sync now run",
+        SYNC_S,
+    )
+    return pleo.counters()
+
+
+def _writes(counters: dict[str, int]) -> dict[str, int]:
+    return {
+        operation: count
+        for operation, count in counters.items()
+        if not (operation.startswith("GET ") or operation.endswith(":search"))
+    }
+
+
+def test_a_snapshot_is_synced_then_kept_and_only_its_change_is_written(
+    setup: tuple[Browser, EmulatorControl, WorldStore, str], tmp_path: Path
+) -> None:
+    browser, pleo, store, company = setup
+    # 1. The API-key install; its first sync has no accounting system to read yet.
+    assert browser.install_api_key(pleo.issue_api_key(company)).status_code == 303
+    record = store.installation_of(company)
+    assert record is not None
+    browser.remember_credentials(record.installation_id)
+    wait_for(lambda: _settled(browser, store), "the install's first sync", SYNC_S)
+    assert 'name="source"' in browser.get("/settings").text  # the JSON adapter's form
+
+    # 2. Settings saved with a snapshot; its tag groups are then offered and chosen.
+    snapshot = generated({"DEPT": 3, "PROJ": 2, "COST": 1}, tax_codes=2, vendors=3, accounts=4)
+    source = tmp_path / "snapshot.json"
+    _write(source, snapshot)
+    kinds: dict[str, Any] = {"sync_tax_codes": "on", "sync_vendors": "on", "sync_accounts": "on"}
+    assert browser.submit("/settings", source=str(source), **kinds).status_code == 303
+    wait_for(lambda: _settled(browser, store), "the sync after the first save", SYNC_S)
+    page = browser.get("/settings").text
+    for code in ("DEPT", "PROJ", "COST"):
+        assert f'name="sync_tag_groups" value="{code}"' in page
+    saved = browser.submit("/settings", source=str(source), sync_tag_groups=list(GROUPS), **kinds)
+    assert saved.status_code == 303, saved.text
+
+    # 3. The first sync with the groups: Pleo equals the chosen part of the snapshot.
+    wait_for(lambda: _settled(browser, store), "the first sync with tag groups", SYNC_S)
+    assert pleo_view(pleo.data(company)) == snapshot_view(snapshot, GROUPS)
+    (installation,) = [i for i in pleo.installations() if i["company_id"] == company]
+    assert installation["status"] == "ACTIVATED"
+    assert "Last sync" in browser.get("/settings").text
+
+    # 4. A second sync writes nothing: its requests are reads only.
+    counters = _sync_now(browser, store, pleo)
+    assert _writes(counters) == {}, counters
+    assert pleo_view(pleo.data(company)) == snapshot_view(snapshot, GROUPS)
+
+    # 5. A change in the snapshot: a vendor renamed, an account archived, a tag added.
+    snapshot["vendors"][1]["name"] = "Vendor 1, renamed"
+    snapshot["accounts"][2]["archived"] = True
+    snapshot["tagGroups"][0]["tags"].append(
+        {"code": "DEPT-NEW", "name": "A new department", "archived": False}
+    )
+    _write(source, snapshot)
+
+    # 6. The next sync writes exactly that change, between the status Pleo shows meanwhile.
+    counters = _sync_now(browser, store, pleo)
+    assert _writes(counters) == {
+        "PUT /v1/installations/me": 2,  # PENDING_INTEGRATION, then ACTIVATED again
+        "PUT /v1/vendors/{id}": 1,  # the rename
+        "PUT /v1/chart-of-accounts/{accountId}": 1,  # the archive
+        "POST /v0/tag-groups/{groupId}/tags": 1,  # the new tag
+    }, counters
+    assert pleo_view(pleo.data(company)) == snapshot_view(snapshot, GROUPS)
+    assert _writes(_sync_now(browser, store, pleo)) == {}
