@@ -188,7 +188,9 @@ class EngineWorld:
                 ":prefix": {"S": RUN_PREFIX},
             },
         )
-        return [{name: next(iter(value.values())) for name, value in item.items()} for item in items]
+        return [
+            {name: next(iter(value.values())) for name, value in item.items()} for item in items
+        ]
 
 
 def worker_env(
