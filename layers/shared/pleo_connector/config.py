@@ -148,6 +148,9 @@ class WorkerFunctionSettings(StoreSettings, PleoSettings, QueueSettings, Adapter
     # A run stops at a checkpoint this long before Lambda's own timeout: time enough for the
     # requests in flight to end, the run to be recorded and its continuation to be queued.
     sync_deadline_margin_s: float = Field(alias="SYNC_DEADLINE_MARGIN_S", default=20.0, ge=0)
+    # The lease outlives the run's deadline and margin by this much, so it never expires under a
+    # live run; a crashed run blocks the next one for this long past its invocation's end.
+    sync_lease_grace_s: float = Field(alias="SYNC_LEASE_GRACE_S", default=30.0, ge=0)
 
 
 def _base(url: HttpUrl) -> str:

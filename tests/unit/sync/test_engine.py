@@ -267,6 +267,15 @@ def test_a_continuation_of_a_first_sync_still_activates() -> None:
     assert world.api.activated == 1
 
 
+def test_the_lease_outlives_the_deadline_by_the_margin_and_the_configured_grace() -> None:
+    world = World(configured())
+    world.deps = replace(world.deps, deadline_margin_s=1.5, lease_grace_s=0.5)
+
+    world.sync(deadline=fixed_deadline(6))
+
+    assert world.runs.acquired_for == [6 + 1.5 + 0.5]
+
+
 def test_too_little_time_left_queues_the_request_again_without_taking_the_lease() -> None:
     world = World(configured())
 

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from pleo_connector.composition.roots import build_worker
 from pleo_connector.config import WorkerFunctionSettings, load_settings
 from pleo_connector.store.sync_runs import SyncRunRepository
-from pleo_connector.sync.engine import PleoSyncSteps
+from pleo_connector.sync.engine import LEASE_GRACE_S, PleoSyncSteps
 
 pytestmark = pytest.mark.unit
 
@@ -28,17 +28,24 @@ def test_by_default_five_failures_pause_and_a_run_stops_twenty_seconds_early() -
     settings = load_settings(WorkerFunctionSettings, ENVIRONMENT)
 
     assert (settings.sync_max_source_failures, settings.sync_deadline_margin_s) == (5, 20.0)
+    assert settings.sync_lease_grace_s == LEASE_GRACE_S
 
 
 def test_the_worker_is_built_with_its_settings_and_the_real_steps() -> None:
     settings = load_settings(
         WorkerFunctionSettings,
-        {**ENVIRONMENT, "SYNC_MAX_SOURCE_FAILURES": "3", "SYNC_DEADLINE_MARGIN_S": "12.5"},
+        {
+            **ENVIRONMENT,
+            "SYNC_MAX_SOURCE_FAILURES": "3",
+            "SYNC_DEADLINE_MARGIN_S": "12.5",
+            "SYNC_LEASE_GRACE_S": "2",
+        },
     )
 
     deps = build_worker(settings)
 
     assert (deps.max_source_failures, deps.deadline_margin_s) == (3, 12.5)
+    assert deps.lease_grace_s == 2.0
     assert isinstance(deps.steps, PleoSyncSteps)
     assert isinstance(deps.runs, SyncRunRepository)
 

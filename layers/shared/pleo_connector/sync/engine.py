@@ -188,6 +188,9 @@ class SyncDeps:
     steps: SyncSteps = field(default_factory=PleoSyncSteps)
     max_source_failures: int = DEFAULT_MAX_SOURCE_FAILURES
     deadline_margin_s: float = DEFAULT_DEADLINE_MARGIN_S
+    # How long the lease outlives the run's deadline and margin: a crashed run blocks the next
+    # one for this long past its invocation's end.
+    lease_grace_s: float = LEASE_GRACE_S
     clock: Callable[[], datetime] = _utc_now
 
 
@@ -229,7 +232,7 @@ async def sync_installation(
         return SyncOutcome.DEFERRED
     run_s = deadline.remaining() if deadline is not None else DEFAULT_RUN_S
     lease = deps.runs.acquire(
-        record.installation_id, run_s + deps.deadline_margin_s + LEASE_GRACE_S
+        record.installation_id, run_s + deps.deadline_margin_s + deps.lease_grace_s
     )
     if lease is None:
         logger.info("another run of this installation holds the lease; this one stops")
