@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from pleo_connector.adapters.placeholder import PlaceholderConnectionSettings
 from pleo_connector.installation_config import SyncChoices
+from pleo_connector.vocabulary import InstallationStatus
 from pleo_connector.web.csrf import BrowserBindingError, CsrfError
 from pleo_connector.web.forms import MalformedFormError, form_fields
 from pleo_connector.web.pages import (
@@ -54,7 +55,7 @@ def settings_view(status: str = "ACTIVATED", **changes: Any) -> SettingsView:
     )
     view = SettingsView(
         csrf_token=TOKEN,
-        status=status,
+        status=InstallationStatus(status),
         connection_fields=form_fields(PlaceholderConnectionSettings, saved),
         tag_groups=tag_group_options([("DEPT", "Department"), ("PROJ", "Projects")], ["PROJ"]),
         choices=SyncChoices(tag_groups=["PROJ"], vendors=False),

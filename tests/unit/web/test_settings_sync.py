@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from pleo_connector.adapters.placeholder import PlaceholderConnectionSettings
 from pleo_connector.store.sync_runs import RunProblem, SyncRun
-from pleo_connector.vocabulary import Action, Kind, SyncOutcome, SyncReason
+from pleo_connector.vocabulary import Action, InstallationStatus, Kind, SyncOutcome, SyncReason
 from pleo_connector.web.forms import form_fields
 from pleo_connector.web.pages import (
     LastRunView,
@@ -46,7 +46,7 @@ def view_of(status: str = "ACTIVATED", **changes: Any) -> SettingsView:
     )
     view = SettingsView(
         csrf_token="csrf",
-        status=status,
+        status=InstallationStatus(status),
         connection_fields=form_fields(PlaceholderConnectionSettings, saved),
     )
     return dataclasses.replace(view, **changes)

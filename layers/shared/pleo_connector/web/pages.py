@@ -17,7 +17,14 @@ from aws_lambda_powertools.shared.cookies import Cookie
 
 from pleo_connector.errors import ConnectorError
 from pleo_connector.installation_config import MAX_TAG_GROUPS, SyncChoices
-from pleo_connector.vocabulary import Action, Kind, SyncOutcome
+from pleo_connector.vocabulary import (
+    Action,
+    AuthMethod,
+    InstallationErrorCode,
+    InstallationStatus,
+    Kind,
+    SyncOutcome,
+)
 from pleo_connector.web.forms import FormField
 from pleo_connector.web.render import DEFAULT_APP_NAME, render_page
 from pleo_connector.web.responses import html_response, redirect
@@ -230,12 +237,12 @@ class SettingsView:
     """
 
     csrf_token: str
-    status: str
+    status: InstallationStatus
     connection_fields: Sequence[FormField]
     tag_groups: Sequence[TagGroupOption] = ()
     choices: SyncChoices = field(default_factory=SyncChoices)
-    auth_method: str = "oauth"
-    error_code: str | None = None
+    auth_method: AuthMethod = AuthMethod.OAUTH
+    error_code: InstallationErrorCode | None = None
     status_message: str | None = None
     notice: str | None = None
     errors: Mapping[str, str] = field(default_factory=dict)
