@@ -30,6 +30,7 @@ import asyncio
 import logging
 import math
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -393,6 +394,12 @@ def _settings(argv: list[str]) -> Settings:
     )
 
 
+def _cpu_s() -> float:
+    """CPU time of this process so far (every thread: the client, the planner, the store)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _lines(prefix: str, figures: Iterable[tuple[str, str, str]]) -> Iterator[str]:
     for name, value, unit in figures:
         yield f"bench: {prefix}.{name} = {value} {unit}"
@@ -412,6 +419,7 @@ async def _measure(settings: Settings, world: World) -> int:
     client_log.propagate = False
 
     async with make_client(world, budget) as pleo:
+        cpu = _cpu_s()
         first = await sync(
             pleo,
             world.ownership,
@@ -420,6 +428,7 @@ async def _measure(settings: Settings, world: World) -> int:
             invocation_s=settings.invocation_s,
             concurrency=settings.concurrency,
         )
+        cpu = _cpu_s() - cpu
         first_reads, first_writes = split_counters(control.counters())
         first_limited = control.events().get("rate_limited", 0)
         first_unknown, unknown.count = unknown.count, 0
@@ -467,6 +476,7 @@ async def _measure(settings: Settings, world: World) -> int:
                 ("missing", str(sum(missing.values())), "count"),
                 ("failed", str(len(first.failed)), "count"),
                 ("budget", str(budget), "requests/min"),
+                ("cpu_ms_per_request", f"{cpu / requests * 1000:.2f}", "ms"),
                 ("total_s", f"{first.total_s:.1f}", "s"),
                 ("read_s", f"{first.phase_s('read_s'):.1f}", "s"),
                 ("plan_s", f"{first.phase_s('plan_s'):.1f}", "s"),
