@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -10,10 +11,18 @@ import httpx
 import pytest
 
 from pleo_connector.pleo import errors
+from pleo_connector.pleo.auth import ApiKeyAuth
 from pleo_connector.pleo.client import PleoClient
 from pleo_connector.pleo.models import Page, Tag
 from pleo_connector.pleo.transport import follow_cursor
-from tests.unit.pleo.conftest import FakeClock, PinnedJitter, Recorder, installation_json
+from tests.unit.pleo.conftest import (
+    API_KEY,
+    API_URL,
+    FakeClock,
+    PinnedJitter,
+    Recorder,
+    installation_json,
+)
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 
@@ -340,3 +349,155 @@ async def test_pagination_raises_on_next_page_without_cursor() -> None:
 
     with pytest.raises(errors.PaginationLoopError):
         _ = [tag async for tag in follow_cursor(fetch)]
+
+
+# Pages at once, by offset ----------------------------------------------------------------------
+
+
+class Listing:
+    """A list as Pleo serves it: pages by `offset` or after a cursor (a record's id), with the
+    `total`. `then` runs once, after the first page: the list changing while it is read."""
+
+    def __init__(
+        self,
+        ids: list[str],
+        *,
+        with_total: bool = True,
+        then: Callable[[list[str]], None] | None = None,
+        refuse_offset: int | None = None,
+    ) -> None:
+        self.ids = ids
+        self.with_total = with_total
+        self.then = then
+        self.refuse_offset = refuse_offset
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        limit = int(params["limit"])
+        after = params.get("after")
+        start = self.ids.index(after) + 1 if after else int(params.get("offset", 0))
+        if start == self.refuse_offset:
+            return httpx.Response(404, json={"type": "not_found", "message": "gone"})
+        chunk = self.ids[start : start + limit]
+        info: dict[str, object] = {
+            "hasNextPage": start + len(chunk) < len(self.ids),
+            "hasPreviousPage": start > 0,
+            "endCursor": chunk[-1] if chunk else None,
+            "currentRequestPagination": {"parameters": {}},
+        }
+        if self.with_total:
+            info["total"] = len(self.ids)
+        body = {
+            "data": [{"id": i, "code": i, "archived": False} for i in chunk],
+            "pagination": info,
+        }
+        if self.then is not None:
+            then, self.then = self.then, None
+            then(self.ids)
+        return httpx.Response(200, json=body)
+
+    async def answer(self, request: httpx.Request) -> httpx.Response:
+        """As `__call__`, but handing the loop back a few times, so requests sent together are
+        seen in flight together."""
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self.in_flight -= 1
+        return self(request)
+
+
+def paging(recorder: Recorder) -> list[tuple[str | None, str | None]]:
+    """(after, offset) of every request, in the order sent."""
+    return [(r.url.params.get("after"), r.url.params.get("offset")) for r in recorder.requests]
+
+
+async def test_pages_at_once_reads_the_pages_after_the_first_by_offset_one_request_each(
+    make_client: MakeClient,
+) -> None:
+    ids = [f"t{n}" for n in range(9)]
+    recorder = Recorder(handler=Listing(list(ids)))
+
+    async with make_client(recorder) as pleo:
+        read = [tag.id async for tag in pleo.tags.search("c1", page_size=2, pages_at_once=3)]
+
+    assert read == ids
+    assert paging(recorder) == [(None, None), (None, "2"), (None, "4"), (None, "6"), (None, "8")]
+
+
+async def test_pages_at_once_keeps_that_many_pages_in_flight_and_no_more() -> None:
+    listing = Listing([f"t{n}" for n in range(20)])
+    http = httpx.AsyncClient(transport=httpx.MockTransport(listing.answer))
+
+    async with PleoClient(API_URL, ApiKeyAuth(API_KEY), http=http) as pleo:
+        read = [tag.id async for tag in pleo.tags.search("c1", page_size=2, pages_at_once=3)]
+    await http.aclose()
+
+    assert read == listing.ids
+    assert listing.most_in_flight == 3
+
+
+async def test_without_pages_at_once_the_pages_follow_the_cursor(make_client: MakeClient) -> None:
+    recorder = Recorder(handler=Listing([f"t{n}" for n in range(5)]))
+
+    async with make_client(recorder) as pleo:
+        read = [tag.id async for tag in pleo.tags.search("c1", page_size=2)]
+
+    assert read == [f"t{n}" for n in range(5)]
+    assert paging(recorder) == [(None, None), ("t1", None), ("t3", None)]
+
+
+async def test_a_list_without_a_total_is_read_on_by_cursor_from_the_first_page(
+    make_client: MakeClient,
+) -> None:
+    recorder = Recorder(handler=Listing([f"t{n}" for n in range(5)], with_total=False))
+
+    async with make_client(recorder) as pleo:
+        read = [tag.id async for tag in pleo.tags.search("c1", page_size=2, pages_at_once=4)]
+
+    assert read == [f"t{n}" for n in range(5)]
+    assert paging(recorder) == [(None, None), ("t1", None), ("t3", None)]
+
+
+def added_first(ids: list[str]) -> None:
+    ids.insert(0, "new")
+
+
+def added_first_and_last_removed(ids: list[str]) -> None:
+    ids.insert(0, "new")
+    ids.pop()
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # The total moves: every later page is dropped, the cursor goes on after t1.
+        (added_first, [f"t{n}" for n in range(9)]),
+        # The total stays, but t1 comes again at offset 2: dropped all the same.
+        (added_first_and_last_removed, [f"t{n}" for n in range(8)]),
+    ],
+)
+async def test_a_list_that_moves_while_read_goes_on_by_cursor_with_no_record_twice(
+    make_client: MakeClient, change: Callable[[list[str]], None], expected: list[str]
+) -> None:
+    recorder = Recorder(handler=Listing([f"t{n}" for n in range(9)], then=change))
+
+    async with make_client(recorder) as pleo:
+        read = [tag.id async for tag in pleo.tags.search("c1", page_size=2, pages_at_once=2)]
+
+    assert read == expected
+    # The pages fetched ahead by offset are dropped; the read goes on after the first page.
+    assert paging(recorder)[:3] == [(None, None), (None, "2"), (None, "4")]
+    assert paging(recorder)[3] == ("t1", None)
+
+
+async def test_a_page_that_fails_fails_the_read_with_its_own_error(
+    make_client: MakeClient,
+) -> None:
+    recorder = Recorder(handler=Listing([f"t{n}" for n in range(12)], refuse_offset=4))
+
+    async with make_client(recorder) as pleo:
+        with pytest.raises(errors.NotFoundError):
+            _ = [tag async for tag in pleo.tags.search("c1", page_size=2, pages_at_once=3)]

@@ -6,18 +6,26 @@ number. Both must come out as the same text, or every run would rewrite every ta
 
 from __future__ import annotations
 
+import asyncio
 import json
 from decimal import Decimal
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pleo_connector.installation_config import SyncChoices
+from pleo_connector.pleo.auth import ApiKeyAuth
+from pleo_connector.pleo.client import PleoClient
 from pleo_connector.pleo.models import Account, Tag, TagGroup, TaxCode, Vendor
 from pleo_connector.sync import normalise
 from pleo_connector.sync.model import Kind, match_key, tag_key
 from pleo_connector.sync.pleo_state import (
+    PAGE_SIZE,
+    PAGES_AT_ONCE,
     account_entry,
+    read_pleo_entries,
     tag_entry,
     tag_group_entry,
     tax_code_entry,
@@ -80,3 +88,56 @@ def test_every_kind_keeps_exactly_the_fields_the_app_writes() -> None:
         match_key("6100"),
         {"externalId": "6100", "code": "61", "name": "Travel", "taxCodeExternalId": None},
     )
+
+
+class PagedPleo:
+    """Pleo answering the reads of a sync from memory: one tag group holding `tags` tags, no
+    other records; it counts the tag searches in flight at once."""
+
+    def __init__(self, tags: int) -> None:
+        self.tags = [{"id": f"t{n}", "groupId": "g1", "code": f"T-{n}"} for n in range(tags)]
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.tag_searches = 0
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v0/tag-groups":
+            return httpx.Response(200, json={"data": [{"id": "g1", "code": "DEPT", "name": "D"}]})
+        records: list[dict[str, str]] = []
+        if request.url.path == "/v0/tags:search":
+            self.tag_searches += 1
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            for _ in range(3):  # hand the loop back: searches sent together overlap here
+                await asyncio.sleep(0)
+            self.in_flight -= 1
+            records = self.tags
+        start = int(request.url.params.get("offset", 0))
+        if request.url.params.get("after"):
+            start = next(n for n, r in enumerate(records) if r["id"] == request.url.params["after"])
+            start += 1
+        chunk = records[start : start + int(request.url.params["limit"])]
+        info: dict[str, object] = {
+            "hasNextPage": start + len(chunk) < len(records),
+            "hasPreviousPage": start > 0,
+            "endCursor": chunk[-1]["id"] if chunk else None,
+            "total": len(records),
+            "currentRequestPagination": {"parameters": {}},
+        }
+        return httpx.Response(200, json={"data": chunk, "pagination": info})
+
+
+@pytest.mark.anyio
+async def test_a_large_kind_is_read_many_pages_at_once_each_page_once() -> None:
+    pages = 2 * PAGES_AT_ONCE + 1  # the pages after the first fill the window twice
+    pleo_side = PagedPleo(tags=pages * PAGE_SIZE - 7)
+    http = httpx.AsyncClient(transport=httpx.MockTransport(pleo_side))
+
+    async with PleoClient("https://pleo.test", ApiKeyAuth("key"), http=http) as pleo:
+        entries = await read_pleo_entries(pleo, "c1", SyncChoices())
+    await http.aclose()
+
+    tags = [entry.pleo_id for entry in entries if entry.kind is Kind.TAG]
+    assert tags == [tag["id"] for tag in pleo_side.tags]
+    assert pleo_side.tag_searches == pages
+    assert pleo_side.most_in_flight == PAGES_AT_ONCE

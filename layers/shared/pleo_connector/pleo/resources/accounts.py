@@ -126,6 +126,7 @@ class Accounts:
         ids: Sequence[str] | None = None,
         name: str | None = None,
         page_size: int | None = None,
+        pages_at_once: int = 1,
     ) -> AsyncIterator[Account]:
         body: dict[str, Any] = {
             "companyId": company_id,
@@ -149,5 +150,6 @@ class Accounts:
             operation="searchAccountsV1",
             body=body,
             limit=page_size,
+            pages_at_once=pages_at_once,
             retry_safe=True,  # a search only reads
         )

@@ -114,6 +114,7 @@ class Tags:
         include_archived: bool | None = None,
         text_search: str | None = None,
         page_size: int | None = None,
+        pages_at_once: int = 1,
     ) -> AsyncIterator[Tag]:
         body: dict[str, Any] = {}
         if archived is not None:
@@ -134,6 +135,7 @@ class Tags:
             params={"company_id": company_id},
             body=body,
             limit=page_size,
+            pages_at_once=pages_at_once,
             retry_safe=True,  # a search only reads
         )
 

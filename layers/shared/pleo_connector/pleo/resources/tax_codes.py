@@ -93,6 +93,7 @@ class TaxCodes:
         tax_code_ids: Sequence[str] | None = None,
         type: TaxCodeType | str | None = None,
         page_size: int | None = None,
+        pages_at_once: int = 1,
     ) -> AsyncIterator[TaxCode]:
         """Tax codes of the company; without `archived`, both archived and active ones."""
         body: dict[str, Any] = {}
@@ -112,6 +113,7 @@ class TaxCodes:
             params={"company_id": company_id},
             body=body,
             limit=page_size,
+            pages_at_once=pages_at_once,
             retry_safe=True,  # a search only reads
         )
 

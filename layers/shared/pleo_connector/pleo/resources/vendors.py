@@ -117,6 +117,7 @@ class Vendors:
         states: Sequence[VendorState | str] | None = None,
         name: str | None = None,
         page_size: int | None = None,
+        pages_at_once: int = 1,
     ) -> AsyncIterator[Vendor]:
         """Vendors of the company; each list filter takes at most 100 values."""
         body: dict[str, Any] = {}
@@ -137,6 +138,7 @@ class Vendors:
             params={"company_id": company_id},
             body=body,
             limit=page_size,
+            pages_at_once=pages_at_once,
             retry_safe=True,  # a search only reads
         )
 
