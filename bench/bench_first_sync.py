@@ -37,7 +37,6 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -61,6 +60,8 @@ EMULATOR_LIMIT_MARGIN = 1.25
 INSTALLATION_ID = "bench-first-sync"
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
+
     from local.pleo_emulator.control_client import EmulatorControl
     from pleo_connector.pleo.client import PleoClient
     from pleo_connector.sync.applier import ApplyResult

@@ -21,10 +21,8 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +32,9 @@ GROUPS = 5
 TAX_CODES = 100
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import TracebackType
+
     from pleo_connector.adapters.records import (
         SourceAccount,
         SourceTag,

@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "shared"
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from multiprocessing.context import SpawnProcess
     from multiprocessing.sharedctypes import Synchronized
     from multiprocessing.synchronize import Barrier

@@ -24,11 +24,13 @@ import json
 import re
 import sys
 import urllib.request
-from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 HERE = Path(__file__).resolve().parent
 OUTPUT = HERE / "pleo-openapi"

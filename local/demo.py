@@ -20,9 +20,8 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from local.function_spec import FunctionSpec
 from local.functions import load_function_specs
 from local.invoker import Invocation, Invoker
 from local.pleo_emulator.control_client import EmulatorControl
@@ -43,6 +42,9 @@ from local.world import (
     stop_spawned,
     wait_until_ready,
 )
+
+if TYPE_CHECKING:
+    from local.function_spec import FunctionSpec
 
 # A failed sync message comes back after this many seconds in the demo, not the template's 720.
 DEMO_VISIBILITY_TIMEOUT_S = 5

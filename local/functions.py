@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.function_spec import DEFAULT_TEMPLATE, FunctionSpec
-from local.resources import LocalResources
 from local.services import ROOT
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from local.resources import LocalResources
 
 SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
 

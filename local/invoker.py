@@ -25,13 +25,16 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
-from local.function_spec import FunctionSpec
 from local.services import APP_PYTHON, LOCAL_REGION
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from local.function_spec import FunctionSpec
 
 RUNTIME_SCRIPT = Path(__file__).resolve().parent / "lambda_runtime.py"
 DEFAULT_OVERRIDES = Path(__file__).resolve().parent / "env.local.json"

@@ -17,9 +17,8 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local import sam_template
 from local.function_spec import DEFAULT_TEMPLATE
@@ -32,6 +31,9 @@ from local.invoker import (
     world_environment_builder,
 )
 from local.services import LOCAL_AWS_ENV, ROOT
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class InvokerRunner:

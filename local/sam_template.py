@@ -17,10 +17,9 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Mapping
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from samcli.lib.providers.api_provider import ApiProvider
 from samcli.lib.providers.sam_function_provider import SamFunctionProvider
@@ -30,6 +29,9 @@ from samcli.local.lambdafn.exceptions import FunctionNotFound
 
 from local.function_spec import DEFAULT_TEMPLATE, FunctionSpec
 from local.services import LOCAL_REGION
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 LOCAL_ACCOUNT_ID = "123456789012"
 # What API Gateway HTTP APIs answer, body and all, for a request that matches no route.

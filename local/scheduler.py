@@ -11,13 +11,17 @@ import contextlib
 import re
 import threading
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from local.function_spec import FunctionSpec
-from local.invoker import Invocation, Invoker
 from local.services import LOCAL_REGION
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from local.function_spec import FunctionSpec
+    from local.invoker import Invocation, Invoker
 
 ACCOUNT_ID = "123456789012"
 _RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")

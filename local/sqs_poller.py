@@ -21,13 +21,16 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from local.function_spec import FunctionSpec
-from local.invoker import Invocation, Invoker
 from local.services import LOCAL_REGION
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from local.function_spec import FunctionSpec
+    from local.invoker import Invocation, Invoker
 
 VISIBILITY_OVERRIDE_ENV = "LOCAL_SQS_VISIBILITY_TIMEOUT"
 

@@ -28,10 +28,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from local.function_spec import DEFAULT_TEMPLATE, FunctionSpec
 from local.functions import SAM_PYTHON, load_function_specs, translations
@@ -57,6 +56,9 @@ from local.services import (
     start_moto_server,
 )
 from local.sqs_poller import BatchOutcome, SqsPoller, sqs_sources, visibility_override_from_env
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 EMULATOR_LAUNCHER = ROOT / "local" / "pleo_emulator" / "launcher.py"
 EVENTS_DIR = ROOT / "events"

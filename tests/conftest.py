@@ -12,8 +12,8 @@ to find what the fixed examples miss (each find then becomes an `@example`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings
@@ -28,6 +28,9 @@ from local.services import (
     start_moto_server,
 )
 from tests.support.emulator import EmulatorControl, RunningEmulator
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 # The local-world fixtures (one session world, shared by the e2e and browser tiers).
 pytest_plugins = ["tests.support.world_fixtures"]

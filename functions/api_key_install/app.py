@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pleo_connector.aio import run
 from pleo_connector.composition.http import checked_form, install_error_pages
@@ -24,6 +23,9 @@ from pleo_connector.web.csrf import csrf_token
 from pleo_connector.web.forms import single_value
 from pleo_connector.web.pages import api_key_page
 from pleo_connector.web.session import SessionError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = APIGatewayHttpResolver()
 

@@ -4,10 +4,9 @@ local item. Refused while a sync runs."""
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pleo_connector.aio import run
 from pleo_connector.composition.http import checked_form, current_session, install_error_pages
@@ -20,6 +19,9 @@ from pleo_connector.config import DisconnectFunctionSettings, load_settings
 from pleo_connector.connect.disconnect import disconnect
 from pleo_connector.observability import logger
 from pleo_connector.web.pages import disconnected_page
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = APIGatewayHttpResolver()
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pleo_connector.aio import run
 from pleo_connector.composition.http import install_error_pages, query_string
@@ -21,6 +20,9 @@ from pleo_connector.connect.oauth_install import (
 )
 from pleo_connector.observability import logger
 from pleo_connector.vocabulary import InstallationStatus
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 app = APIGatewayHttpResolver()
 

@@ -7,7 +7,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pleo_connector.aio import run
 from pleo_connector.composition.http import (
@@ -39,6 +38,8 @@ from pleo_connector.web.pages import (
 )
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
     from pleo_connector.store.installations import InstallationRecord
 
 app = APIGatewayHttpResolver()

@@ -5,14 +5,15 @@ refused are counted in the answer and logged; the run fails only when none went 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from pleo_connector.composition.roots import build_dispatcher
 from pleo_connector.config import DispatcherFunctionSettings, load_settings
 from pleo_connector.observability import logger
 from pleo_connector.sync.dispatcher import DispatchDeps, dispatch
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @cache

@@ -5,16 +5,13 @@ only the failed messages come back. Each run stops at a checkpoint before Lambda
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
     EventType,
     process_partial_response,
 )
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pleo_connector.aio import run
 from pleo_connector.composition.roots import build_worker
@@ -22,6 +19,11 @@ from pleo_connector.config import WorkerFunctionSettings, load_settings
 from pleo_connector.observability import logger
 from pleo_connector.sync.worker import SyncDeps, lambda_deadline, run_sync
 from pleo_connector.sync_queue import SyncRequest
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -7,12 +7,15 @@ import argparse
 import signal
 import sys
 import threading
-from types import FrameType
+from typing import TYPE_CHECKING
 
 from local.pleo_emulator.app import Emulator
 from local.pleo_emulator.contract import ContractMissingError
 from local.pleo_emulator.http import serve
 from local.pleo_emulator.state import DEFAULT_REDIRECT_URI
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 
 def main(argv: list[str] | None = None) -> int:

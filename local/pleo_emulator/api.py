@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.pleo_emulator.http import (
     JSON_UTF8,
@@ -24,6 +23,9 @@ from local.pleo_emulator.http import (
     not_found,
 )
 from local.pleo_emulator.state import Principal, World, decode_cursor, encode_cursor, public
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
 
 JSON_PLAIN = "application/json"  # the chart-of-accounts document's response media type
 PAGING = {"before", "after", "offset", "limit", "sorting_keys", "sorting_order"}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.pleo_emulator.http import Request, Response, bad_request, json_response, not_found
 from local.pleo_emulator.state import Client, FaultRule, World, digest, public
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # A clock step beyond a century is a mistake, and an infinite one would break every request.
 MAX_CLOCK_STEP_S = 100 * 365 * 24 * 3600.0

@@ -17,8 +17,7 @@ import secrets
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from email.message import Message
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 
 from local.pleo_emulator.state import (
@@ -27,6 +26,9 @@ from local.pleo_emulator.state import (
     DEFAULT_COMPANY_ID,
     DEFAULT_REDIRECT_URI,
 )
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 __all__ = ["EmulatorControl", "EmulatorError", "Pkce", "consent_form_fields"]
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import re
 import sys
-import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
+
+if TYPE_CHECKING:
+    import threading
 
 JSON_UTF8 = "application/json;charset=UTF-8"
 MAX_BODY = 10 * 1024 * 1024

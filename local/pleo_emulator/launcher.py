@@ -5,9 +5,12 @@ Standard library and local.services only: SAM CLI's virtualenv imports this modu
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from local.services import APP_PYTHON, ROOT, Service, _spawn, wait_for_http
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def start_pleo_emulator(

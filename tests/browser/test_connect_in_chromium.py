@@ -6,15 +6,18 @@ Screenshots go to test-output/browser/<test name>/ (gitignored), one per step.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from tests.e2e.flows import ERP_SETTINGS, SecretLedger, WorldStore, wait_for
-from tests.support.emulator import EmulatorControl
-from tests.support.world_fixtures import RunningWorld
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support.emulator import EmulatorControl
+    from tests.support.world_fixtures import RunningWorld
 
 pytestmark = pytest.mark.browser
 

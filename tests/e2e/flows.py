@@ -10,10 +10,8 @@ import hashlib
 import html
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -25,6 +23,10 @@ from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.store.installations import InstallationRecord, InstallationRepository
 from pleo_connector.store.oauth_state import hash_state
 from tests.support.emulator import EmulatorControl, consent_form_fields
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+    from pathlib import Path
 
 # Shorter values could occur by chance in a log line (an id, a word); every real secret is longer.
 MIN_SECRET_CHARS = 12

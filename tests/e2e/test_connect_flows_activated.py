@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,6 +23,9 @@ from local.world import WorldConfig, spawn_world, stop_spawned, wait_until_ready
 from tests.e2e.flows import Browser, SecretLedger, WorldStore, wait_for
 from tests.support.emulator import DEFAULT_CLIENT_ID, EmulatorControl
 from tests.support.world_fixtures import TEST_VISIBILITY_TIMEOUT_S, RunningWorld
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.e2e
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.e2e.flows import ERP_SETTINGS, Browser, WorldStore, wait_for
-from tests.support.emulator import EmulatorControl
+
+if TYPE_CHECKING:
+    from tests.support.emulator import EmulatorControl
 
 pytestmark = pytest.mark.e2e
 

@@ -8,15 +8,18 @@ with a world of its own.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from tests.e2e.flows import ERP_SETTINGS, Browser, WorldStore, wait_for
 from tests.support.emulator import EmulatorControl, consent_form_fields
-from tests.support.world_fixtures import RunningWorld
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.support.world_fixtures import RunningWorld
 
 pytestmark = pytest.mark.e2e
 

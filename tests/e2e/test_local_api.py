@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator, Mapping
-from email.message import Message
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -17,7 +15,13 @@ from local.functions import SAM_PYTHON
 from local.services import ROOT, free_port, wait_for_http
 from pleo_connector.web.security import security_headers
 from tests.support.raw_http import exchange, request_bytes
-from tests.support.world_fixtures import RunningWorld
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from email.message import Message
+    from pathlib import Path
+
+    from tests.support.world_fixtures import RunningWorld
 
 pytestmark = pytest.mark.e2e
 

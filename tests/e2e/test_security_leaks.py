@@ -8,13 +8,17 @@ the run if any secret shows up. These tests show that the check has teeth, and r
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.e2e.flows import Browser, SecretLedger, WorldStore, find_leaks
-from tests.support.emulator import EmulatorControl
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from tests.support.emulator import EmulatorControl
 
 pytestmark = pytest.mark.e2e
 

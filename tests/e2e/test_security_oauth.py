@@ -10,8 +10,7 @@ import http.client
 import re
 import secrets
 import threading
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
@@ -19,7 +18,11 @@ import pytest
 
 from tests.e2e.flows import Browser, WorldStore, pkce_challenge, query_of
 from tests.support.emulator import EmulatorControl, Pkce
-from tests.support.world_fixtures import RunningWorld
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.support.world_fixtures import RunningWorld
 
 pytestmark = pytest.mark.e2e
 

@@ -4,15 +4,20 @@ and stored credentials."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 
 from pleo_connector.web.session import SessionCodec
 from tests.e2e.flows import ERP_SETTINGS, Browser, WorldStore, hidden_fields, wait_for
-from tests.support.emulator import EmulatorControl
-from tests.support.world_fixtures import RunningWorld
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import httpx
+
+    from tests.support.emulator import EmulatorControl
+    from tests.support.world_fixtures import RunningWorld
 
 pytestmark = pytest.mark.e2e
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -24,6 +22,10 @@ from tests.e2e.flows import Browser, SecretLedger, WorldStore, wait_for
 from tests.support.emulator import EmulatorControl
 from tests.support.snapshots import generated, pleo_view, snapshot_view
 from tests.support.world_fixtures import TEST_VISIBILITY_TIMEOUT_S, RunningWorld
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 pytestmark = pytest.mark.e2e
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
 
 from local.resources import LocalResources, load_template, resources_of_type
-from local.services import Service
+
+if TYPE_CHECKING:
+    from local.services import Service
 
 pytestmark = pytest.mark.integration
 

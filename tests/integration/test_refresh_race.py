@@ -13,8 +13,7 @@ emulator's), so a token expires when the test says, however slow the machine.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,13 +25,17 @@ from bench.bench_refresh_race import (
     count_token_calls,
     race_once,
 )
-from local.resources import LocalResources
-from local.services import Service
 from pleo_connector.pleo.oauth import OAuthClient, TokenSet
 from pleo_connector.store.installations import InstallationRecord, InstallationRepository
 from pleo_connector.tokens import GrantRevokedError, TokenStore
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus
 from tests.support.emulator import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from local.resources import LocalResources
+    from local.services import Service
 
 pytestmark = pytest.mark.integration
 

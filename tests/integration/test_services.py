@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
 
-from local.services import Service
-from tests.support.emulator import RunningEmulator
+if TYPE_CHECKING:
+    from local.services import Service
+    from tests.support.emulator import RunningEmulator
 
 pytestmark = pytest.mark.integration
 

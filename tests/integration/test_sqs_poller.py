@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
-from local.function_spec import FunctionSpec
 from local.functions import load_function_specs
 from local.invoker import Invoker
 from local.resources import LocalResources, create_all, load_template
-from local.services import Service
 from local.sqs_poller import SqsPoller, SqsSource, sqs_sources
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from local.function_spec import FunctionSpec
+    from local.services import Service
 
 pytestmark = pytest.mark.integration
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from local.functions import SAM_PYTHON
 from local.services import PORTS, ROOT, free_port
 from local.world import WorldConfig, group_alive, read_state, spawn_world, wait_until_ready
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.integration
 

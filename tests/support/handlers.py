@@ -7,9 +7,12 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from typing import TYPE_CHECKING
 
 from pleo_connector.config import clear_settings_cache
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
 

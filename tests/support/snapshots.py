@@ -5,12 +5,21 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Collection
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pleo_connector.adapters.snapshot_v1 import AccountV1, TagGroupV1, TagV1, TaxCodeV1, VendorV1
 from pleo_connector.pleo.models import Account, Tag, TagGroup, TaxCode, Vendor, VendorState
+
+if TYPE_CHECKING:
+    from collections.abc import Collection
+
+    from pleo_connector.adapters.snapshot_v1 import (
+        AccountV1,
+        TagGroupV1,
+        TagV1,
+        TaxCodeV1,
+        VendorV1,
+    )
 
 # The example of docs/adapters.md (and of the format's issue), as a Python value.
 EXAMPLE: dict[str, Any] = {

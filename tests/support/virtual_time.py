@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
 
 # About a minute of real time with nobody asleep: a task is stuck, not slow.
 _STUCK_SPINS = 120_000

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -30,6 +28,10 @@ from local.world import (
 )
 from tests.e2e.flows import Browser, SecretLedger, WorldStore, find_leaks, wait_for
 from tests.support.emulator import EmulatorControl
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
 
 # Failed sync messages come back after this many seconds, not the template's 720.
 TEST_VISIBILITY_TIMEOUT_S = 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from moto import mock_aws
@@ -11,6 +11,9 @@ from pleo_connector.crypto import CredentialCipher, CredentialDecryptError
 from pleo_connector.store.credentials import CredentialRepository
 from pleo_connector.tokens import TokenStore
 from tests.unit.store.support import make_kms_key, make_table
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.unit
 

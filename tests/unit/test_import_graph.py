@@ -7,10 +7,13 @@ upward is still a dependency upward. Each rule is shown to catch a violation on 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,7 @@ import importlib.util
 import json
 import shutil
 from pathlib import Path
-from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -22,6 +21,9 @@ from local.pleo_emulator.contract import (
     openapi_dir,
     shared_contract,
 )
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 pytestmark = pytest.mark.unit
 

@@ -4,9 +4,8 @@ they go out, and a refused batch never silently loses the others."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
@@ -20,6 +19,9 @@ from pleo_connector.sync_queue import (
     UnsentRequestsError,
 )
 from pleo_connector.vocabulary import SyncReason
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 pytestmark = pytest.mark.unit
 
@@ -78,7 +80,7 @@ def requests(count: int) -> Iterator[SyncRequest]:
 
 
 def queue(stub: StubSqs) -> SyncQueue:
-    return SyncQueue(QUEUE_URL, client=cast(Any, stub))
+    return SyncQueue(QUEUE_URL, client=cast("Any", stub))
 
 
 def test_requests_go_out_in_batches_of_ten_each_exactly_once() -> None:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from cfnlint.api import ManualArgs, lint_file
@@ -24,6 +23,9 @@ from pleo_connector.config import (
     StoreSettings,
     WebSettings,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 pytestmark = pytest.mark.unit
 

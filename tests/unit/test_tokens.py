@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from moto import mock_aws
@@ -17,7 +16,6 @@ from moto import mock_aws
 from pleo_connector.crypto import CredentialCipher
 from pleo_connector.pleo.errors import InvalidGrantError, OAuthError
 from pleo_connector.store.credentials import CredentialRepository, LeaseAttempt
-from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.store.installations import InstallationRecord, InstallationRepository
 from pleo_connector.tokens import (
     CredentialsNotFoundError,
@@ -28,6 +26,11 @@ from pleo_connector.tokens import (
 )
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus
 from tests.unit.store.support import FakeClock, make_kms_key, make_table
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pleo_connector.store.dynamodb import DynamoTable
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,10 @@ bound to a loop (locks, the shared in-process rate budget) live across warm invo
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
 
 _loop: asyncio.AbstractEventLoop | None = None
 

@@ -8,10 +8,13 @@ directly, Lambda passes the environment.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from functools import cache
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 DEFAULT_MAX_SOURCE_FAILURES = 5
 

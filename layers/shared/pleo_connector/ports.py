@@ -8,12 +8,12 @@ these Protocols and the plain types they mention. The adapter's port is its desc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
     from datetime import datetime
+    from types import TracebackType
 
     from pleo_connector.pleo.models import Installation, Introspection
     from pleo_connector.pleo.oauth import TokenSet

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,6 +17,8 @@ from pleo_connector.errors import ConnectorError
 from pleo_connector.vocabulary import SyncReason
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from mypy_boto3_sqs import SQSClient
 
 logger = logging.getLogger(__name__)

@@ -29,14 +29,16 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from pleo_connector.crypto import CredentialCipher, CredentialDecryptError, CredentialError
 from pleo_connector.errors import ConfigurationError, ConnectorError
 from pleo_connector.pleo.errors import InvalidGrantError
-from pleo_connector.store.credentials import CredentialRepository, StoredCredential
 from pleo_connector.store.errors import WriteConflictError
 from pleo_connector.vocabulary import AuthMethod
+
+if TYPE_CHECKING:
+    from pleo_connector.store.credentials import CredentialRepository, StoredCredential
 
 __all__ = [
     "CredentialDecryptError",

@@ -15,11 +15,9 @@ import datetime
 import ipaddress
 import ssl
 import threading
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography import x509
@@ -32,6 +30,10 @@ from pleo_connector.adapters.https import HttpsFetcher, HttpsLimits, IPAddress, 
 from pleo_connector.adapters.json_snapshot import JsonSnapshotAdapter, JsonSnapshotSettings
 from pleo_connector.adapters.sources import SourceOpener, SourcePolicy
 from tests.support.snapshots import encoded, example
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from pathlib import Path
 
 pytestmark = pytest.mark.integration
 

@@ -4,14 +4,17 @@ even when its company pointer is gone."""
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import pytest
 
-from local.resources import LocalResources
 from pleo_connector.connect.oauth_install import store_installation
 from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.store.installations import InstallationRepository, company_pk
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus
+
+if TYPE_CHECKING:
+    from local.resources import LocalResources
 
 pytestmark = pytest.mark.integration
 

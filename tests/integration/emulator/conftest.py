@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from tests.support.emulator import RunningEmulator
 from tests.support.openapi_contract import assert_conforms, operation_of, response_errors
+
+if TYPE_CHECKING:
+    from tests.support.emulator import RunningEmulator
 
 ApiFactory = Callable[..., httpx.Client]
 

@@ -3,11 +3,16 @@ or not even UTF-8 text (openapi-core cannot quote such a body in its own error m
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
+
 import pytest
 
-from tests.integration.emulator.conftest import ApiFactory
 from tests.support.emulator import DEFAULT_COMPANY_ID, RunningEmulator
+
+if TYPE_CHECKING:
+    import httpx
+
+    from tests.integration.emulator.conftest import ApiFactory
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,7 @@ sends round-trips, and the emulator's refusals come back as EmulatorError with i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -14,6 +14,9 @@ from tests.support.emulator import (
     EmulatorError,
     RunningEmulator,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 pytestmark = pytest.mark.integration
 

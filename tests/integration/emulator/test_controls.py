@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
 from local.pleo_emulator.launcher import start_pleo_emulator
 from local.services import ROOT, free_port
-from tests.integration.emulator.conftest import ApiFactory
 from tests.support.emulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_CLIENT_SECRET,
@@ -21,6 +19,11 @@ from tests.support.emulator import (
     Pkce,
     RunningEmulator,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.integration.emulator.conftest import ApiFactory
 
 pytestmark = pytest.mark.integration
 

@@ -3,12 +3,16 @@ answer with a 4xx status, never http.server's HTML pages, a hang or a dropped co
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 import pytest
 
-from tests.integration.emulator.conftest import ApiFactory
 from tests.support.emulator import DEFAULT_COMPANY_ID, RunningEmulator
 from tests.support.raw_http import exchange, request_bytes
+
+if TYPE_CHECKING:
+    from tests.integration.emulator.conftest import ApiFactory
 
 pytestmark = pytest.mark.integration
 

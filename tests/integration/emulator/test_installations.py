@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from tests.integration.emulator.conftest import ApiFactory
 from tests.support.emulator import DEFAULT_CLIENT_ID, DEFAULT_COMPANY_ID, RunningEmulator
+
+if TYPE_CHECKING:
+    from tests.integration.emulator.conftest import ApiFactory
 
 pytestmark = pytest.mark.integration
 

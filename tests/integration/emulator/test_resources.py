@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
-from tests.integration.emulator.conftest import ApiFactory
 from tests.support.emulator import DEFAULT_COMPANY_ID, RunningEmulator
+
+if TYPE_CHECKING:
+    import httpx
+
+    from tests.integration.emulator.conftest import ApiFactory
 
 pytestmark = pytest.mark.integration
 

@@ -6,19 +6,22 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
-from local.resources import LocalResources
 from pleo_connector.store.credentials import CredentialRepository
 from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.store.installations import InstallationRecord, InstallationRepository
 from pleo_connector.sync_queue import SyncRequest
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus, SyncReason
 from tests.support.handlers import FakeLambdaContext, load_handler_module
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from local.resources import LocalResources
 
 pytestmark = pytest.mark.integration
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -11,7 +11,11 @@ import pytest
 from pleo_connector.pleo.auth import ApiKeyAuth, PleoAuth
 from pleo_connector.pleo.client import PleoClient
 from pleo_connector.pleo.retry import RetryPolicy
-from tests.support.emulator import RunningEmulator
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from tests.support.emulator import RunningEmulator
 
 
 @dataclass

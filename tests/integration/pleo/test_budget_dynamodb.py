@@ -12,19 +12,21 @@ import asyncio
 import uuid
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from local.resources import LocalResources
 from local.services import LOCAL_REGION, Service
 from pleo_connector.pleo.errors import DeadlineExceededError
 from pleo_connector.pleo.ratelimit import DynamoDBTokenBucket, Sleep
 from pleo_connector.pleo.retry import Clock, Deadline
 from tests.support.virtual_time import VirtualTime
+
+if TYPE_CHECKING:
+    from local.resources import LocalResources
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

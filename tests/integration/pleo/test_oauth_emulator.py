@@ -8,7 +8,7 @@ The OAuth endpoints have no OpenAPI document (Pleo publishes none), so these are
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -29,6 +29,9 @@ from tests.support.emulator import (
     Pkce,
     RunningEmulator,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

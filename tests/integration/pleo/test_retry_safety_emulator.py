@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -21,8 +20,12 @@ from pleo_connector.pleo.errors import (
     OutcomeUnknownError,
 )
 from pleo_connector.pleo.retry import RetryPolicy
-from tests.integration.pleo.conftest import Exchanges
 from tests.support.emulator import DEFAULT_COMPANY_ID, RunningEmulator
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from tests.integration.pleo.conftest import Exchanges
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

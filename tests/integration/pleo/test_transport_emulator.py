@@ -4,7 +4,7 @@ over a real loopback connection."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -13,7 +13,11 @@ from pleo_connector.pleo.client import PleoClient
 from pleo_connector.pleo.errors import DeadlineExceededError, NotFoundError
 from pleo_connector.pleo.retry import Deadline, RetryPolicy
 from tests.integration.pleo.conftest import Exchanges, client_for
-from tests.support.emulator import RunningEmulator
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from tests.support.emulator import RunningEmulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -4,14 +4,17 @@ moto's server."""
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
 
-from local.resources import LocalResources
 from local.services import LOCAL_REGION, Service
 from pleo_connector.crypto import CredentialCipher
 from pleo_connector.store.dynamodb import DynamoTable
+
+if TYPE_CHECKING:
+    from local.resources import LocalResources
 
 
 def _session() -> boto3.session.Session:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from pleo_connector.crypto import CredentialCipher, CredentialDecryptError
 from pleo_connector.store.credentials import CredentialRepository
-from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.tokens import TokenStore
+
+if TYPE_CHECKING:
+    from pleo_connector.store.dynamodb import DynamoTable
 
 pytestmark = pytest.mark.integration
 

@@ -4,13 +4,16 @@ applier records off its event loop), read back whole, and removed with the insta
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.store.installations import InstallationRecord, InstallationRepository
 from pleo_connector.store.ownership import OwnershipRepository
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus, Kind
+
+if TYPE_CHECKING:
+    from pleo_connector.store.dynamodb import DynamoTable
 
 pytestmark = pytest.mark.integration
 

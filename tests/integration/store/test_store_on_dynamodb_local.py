@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pleo_connector.store.credentials import CredentialRepository
-from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.store.errors import CompanyAlreadyInstalledError, WriteConflictError
 from pleo_connector.store.installations import InstallationRecord, InstallationRepository
 from pleo_connector.store.oauth_state import (
@@ -19,6 +19,9 @@ from pleo_connector.store.oauth_state import (
     StateNotFoundError,
 )
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus
+
+if TYPE_CHECKING:
+    from pleo_connector.store.dynamodb import DynamoTable
 
 pytestmark = pytest.mark.integration
 

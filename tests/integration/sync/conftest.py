@@ -3,20 +3,24 @@ retries, and an in-memory ownership store."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import boto3
 import httpx
 import pytest
 
-from local.resources import LocalResources
 from local.services import LOCAL_REGION, Service
 from pleo_connector.pleo.auth import ApiKeyAuth
 from pleo_connector.pleo.client import PleoClient
 from pleo_connector.pleo.retry import RetryPolicy
 from pleo_connector.store.dynamodb import DynamoTable
 from tests.integration.sync.support import MemoryOwnership
-from tests.support.emulator import RunningEmulator
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from local.resources import LocalResources
+    from tests.support.emulator import RunningEmulator
 
 # Long enough for a batch of 1,000 on a busy machine: a lost answer comes from a fault that
 # closes the connection.

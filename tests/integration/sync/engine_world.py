@@ -14,9 +14,7 @@ import multiprocessing
 import os
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
@@ -31,7 +29,6 @@ from pleo_connector.pleo.auth import ApiKeyAuth
 from pleo_connector.pleo.client import PleoClient
 from pleo_connector.pleo.retry import Deadline
 from pleo_connector.store.credentials import CredentialRepository
-from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.store.installations import InstallationRecord, InstallationRepository
 from pleo_connector.store.sync_runs import RUN_PREFIX, SyncRunRepository
 from pleo_connector.sync.worker import SyncDeps, run_sync
@@ -40,10 +37,13 @@ from pleo_connector.tokens import TokenStore
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus, SyncOutcome, SyncReason
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
     from contextlib import AbstractContextManager
     from multiprocessing.synchronize import Barrier
+    from pathlib import Path
 
     from pleo_connector.adapters.base import SourceReader
+    from pleo_connector.store.dynamodb import DynamoTable
 
 GROUPS = ("DEPT", "JOBS")
 CHOICES = {"tag_groups": list(GROUPS), "tax_codes": True, "vendors": True, "accounts": True}

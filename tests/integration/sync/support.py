@@ -7,10 +7,12 @@ wanted entries with Pleo's and the owned set by key, the way the real planner is
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pleo_connector.sync.model import Action, Change, Entry, Kind, Plan, match_key, tag_key
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable
 
 
 def group(code: str, name: str) -> Entry:

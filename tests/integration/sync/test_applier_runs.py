@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pleo_connector.installation_config import SyncChoices
-from pleo_connector.pleo.client import PleoClient
 from pleo_connector.pleo.errors import PleoError
 from pleo_connector.pleo.retry import Deadline
-from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.store.ownership import OwnershipRepository
 from pleo_connector.sync.applier import ApplyResult, apply_plan
 from pleo_connector.sync.model import Action, Entry, Kind
 from pleo_connector.sync.pleo_state import read_pleo_entries
-from pleo_connector.sync.ports import OwnershipStore
 from tests.integration.sync.support import (
     MemoryOwnership,
     account,
@@ -31,6 +27,13 @@ from tests.integration.sync.support import (
     vendor,
 )
 from tests.support.emulator import DEFAULT_COMPANY_ID, RunningEmulator
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from pleo_connector.pleo.client import PleoClient
+    from pleo_connector.store.dynamodb import DynamoTable
+    from pleo_connector.sync.ports import OwnershipStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -10,13 +10,10 @@ import json
 import math
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local.resources import LocalResources
 from pleo_connector.adapters.json_snapshot import JsonSnapshotSettings
 from pleo_connector.aws import aws_client, forget_clients
 from pleo_connector.composition.roots import build_worker
@@ -29,8 +26,14 @@ from pleo_connector.sync.engine import SyncDeps, sync_installation
 from pleo_connector.sync.pleo_state import PAGE_SIZE
 from pleo_connector.sync_queue import SyncRequest
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus, SyncOutcome, SyncReason
-from tests.support.emulator import EmulatorControl, RunningEmulator
 from tests.support.snapshots import generated, pleo_view, snapshot_view
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from local.resources import LocalResources
+    from tests.support.emulator import EmulatorControl, RunningEmulator
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

@@ -5,14 +5,17 @@ them."""
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pleo_connector.installation_config import SyncChoices
-from pleo_connector.pleo.client import PleoClient
 from pleo_connector.sync.model import Entry, Kind, match_key, tag_key
 from pleo_connector.sync.pleo_state import read_pleo_entries
 from tests.support.emulator import DEFAULT_COMPANY_ID, RunningEmulator
+
+if TYPE_CHECKING:
+    from pleo_connector.pleo.client import PleoClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 

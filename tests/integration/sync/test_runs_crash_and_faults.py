@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
 
-from local.resources import LocalResources
 from local.services import LOCAL_REGION, Service
 from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.vocabulary import SyncOutcome
@@ -35,7 +33,12 @@ from tests.integration.sync.engine_world import (
     worker,
     worker_env,
 )
-from tests.support.emulator import RunningEmulator
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from local.resources import LocalResources
+    from tests.support.emulator import RunningEmulator
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -22,6 +22,9 @@ from pleo_connector.adapters.https import (
     is_public_address,
 )
 from pleo_connector.adapters.sources import OpenedSource, Revision, SourceOpener, SourcePolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
 
 pytestmark = pytest.mark.unit
 

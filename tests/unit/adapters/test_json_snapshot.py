@@ -10,8 +10,7 @@ import tempfile
 import time
 import tracemalloc
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from pydantic import ValidationError
@@ -36,6 +35,9 @@ from pleo_connector.adapters.sources import OpenedSource, Revision, SourceOpener
 from pleo_connector.config import clear_settings_cache
 from pleo_connector.web.forms import FormError, form_fields, parse_form
 from tests.support.snapshots import encoded, example
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.unit
 

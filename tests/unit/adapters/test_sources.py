@@ -5,9 +5,7 @@ same size and time caps. Messages never repeat the source."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -27,6 +25,10 @@ from pleo_connector.adapters.sources import (
 )
 from pleo_connector.aws import forget_clients
 from pleo_connector.config import AdapterSettings, load_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 pytestmark = pytest.mark.unit
 

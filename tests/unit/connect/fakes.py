@@ -6,33 +6,23 @@ against the same contract the real collaborator meets.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from pleo_connector.adapters.base import AdapterDescriptor, SourceReader
 from pleo_connector.adapters.placeholder import PlaceholderAdapter
 from pleo_connector.config import PleoSettings, WebSettings
 from pleo_connector.connect.disconnect import DisconnectDeps
 from pleo_connector.connect.oauth_install import OAuthInstallDeps
 from pleo_connector.connect.settings import SettingsDeps
-from pleo_connector.installation_config import SyncChoices
 from pleo_connector.pleo.models import Installation, Introspection
 from pleo_connector.pleo.oauth import TokenSet
-from pleo_connector.pleo.retry import Deadline
-from pleo_connector.ports import PleoApi
 from pleo_connector.store.installations import InstallationRecord
 from pleo_connector.store.oauth_state import OAuthState, StateNotFoundError
 from pleo_connector.store.sync_runs import Lease, SyncRun
 from pleo_connector.sync.applier import ApplyResult
-from pleo_connector.sync.engine import SyncSteps
 from pleo_connector.sync.model import Entry, Plan
-from pleo_connector.sync.ports import OwnershipStore
 from pleo_connector.sync.worker import SyncDeps
-from pleo_connector.sync_queue import SyncRequest
-from pleo_connector.tokens import TokenSetLike
 from pleo_connector.vocabulary import (
     AuthMethod,
     InstallationErrorCode,
@@ -41,6 +31,19 @@ from pleo_connector.vocabulary import (
     LocalError,
 )
 from pleo_connector.web.csrf import BrowserBindingError
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable, Iterator
+    from types import TracebackType
+
+    from pleo_connector.adapters.base import AdapterDescriptor, SourceReader
+    from pleo_connector.installation_config import SyncChoices
+    from pleo_connector.pleo.retry import Deadline
+    from pleo_connector.ports import PleoApi
+    from pleo_connector.sync.engine import SyncSteps
+    from pleo_connector.sync.ports import OwnershipStore
+    from pleo_connector.sync_queue import SyncRequest
+    from pleo_connector.tokens import TokenSetLike
 
 COMPANY = "6f1c2a9e-3b7d-4c5e-9a1f-2d8b4e6c0a11"
 INSTALLATION = "0b7e4d2a-9c1f-4e3b-8a6d-5f2c1e9b7a30"

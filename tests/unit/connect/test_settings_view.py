@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pleo_connector.composition.roots import SettingsFunction, WebParts
 from pleo_connector.store.sync_runs import SyncRun
 from pleo_connector.vocabulary import InstallationStatus, LocalError, SyncOutcome, SyncReason
-from pleo_connector.web.pages import SettingsView
 from tests.support.handlers import load_handler_module
 from tests.unit.connect.fakes import (
     INSTALLATION,
@@ -25,6 +24,9 @@ from tests.unit.connect.fakes import (
     settings_deps,
     web_settings,
 )
+
+if TYPE_CHECKING:
+    from pleo_connector.web.pages import SettingsView
 
 pytestmark = pytest.mark.unit
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from pleo_connector.pleo.auth import ApiKeyAuth, PleoAuth
 from pleo_connector.pleo.client import PleoClient
-from pleo_connector.pleo.ratelimit import RateBudget
 from pleo_connector.pleo.retry import Deadline, RetryPolicy
+
+if TYPE_CHECKING:
+    from pleo_connector.pleo.ratelimit import RateBudget
 
 API_URL = "https://pleo.test"
 API_KEY = "pleo-api-key-4f1c9a7e2b"

@@ -3,15 +3,19 @@ down after a 429."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from pleo_connector.pleo.client import PleoClient
 from pleo_connector.pleo.errors import DeadlineExceededError
 from pleo_connector.pleo.ratelimit import InProcessTokenBucket
 from tests.unit.pleo.conftest import FakeClock, PinnedJitter, Recorder, installation_json
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pleo_connector.pleo.client import PleoClient
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 

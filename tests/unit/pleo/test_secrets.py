@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from pleo_connector.pleo import errors
 from pleo_connector.pleo.auth import ApiKeyAuth, BearerAuth
-from pleo_connector.pleo.client import PleoClient
 from tests.unit.pleo.conftest import API_KEY, FakeClock, PinnedJitter, Recorder
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pleo_connector.pleo.client import PleoClient
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from moto import mock_aws
 
-from pleo_connector.store.dynamodb import DynamoTable
 from tests.unit.store.support import FakeClock, make_table
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pleo_connector.store.dynamodb import DynamoTable
 
 
 @pytest.fixture

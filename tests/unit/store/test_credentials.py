@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from pleo_connector.store.credentials import CredentialRepository
-from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.store.errors import WriteConflictError
-from tests.unit.store.support import FakeClock
+
+if TYPE_CHECKING:
+    from pleo_connector.store.dynamodb import DynamoTable
+    from tests.unit.store.support import FakeClock
 
 pytestmark = pytest.mark.unit
 

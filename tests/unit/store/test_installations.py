@@ -4,11 +4,10 @@ installations the dispatcher should sync."""
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.store.errors import (
     CompanyAlreadyInstalledError,
     InstallationNotFoundError,
@@ -24,7 +23,10 @@ from pleo_connector.vocabulary import (
     InstallationStatus,
     LocalError,
 )
-from tests.unit.store.support import FakeClock
+
+if TYPE_CHECKING:
+    from pleo_connector.store.dynamodb import DynamoTable
+    from tests.unit.store.support import FakeClock
 
 AUTH_ERROR = LocalError.AUTH_ERROR
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.store.oauth_state import (
     OAuthStateStore,
     StateExpiredError,
     StateNotFoundError,
     hash_state,
 )
-from tests.unit.store.support import FakeClock
+
+if TYPE_CHECKING:
+    from pleo_connector.store.dynamodb import DynamoTable
+    from tests.unit.store.support import FakeClock
 
 pytestmark = pytest.mark.unit
 

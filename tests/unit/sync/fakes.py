@@ -4,14 +4,11 @@ was asked."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from pydantic import BaseModel, SecretStr
 
-from pleo_connector.adapters.base import SourceReader
 from pleo_connector.adapters.placeholder import PlaceholderConnectionSettings
 from pleo_connector.adapters.records import (
     SourceAccount,
@@ -21,15 +18,21 @@ from pleo_connector.adapters.records import (
     SourceVendor,
 )
 from pleo_connector.installation_config import SyncChoices, seal_connection
-from pleo_connector.pleo.errors import PleoError
-from pleo_connector.pleo.retry import Deadline
-from pleo_connector.ports import PleoApi
-from pleo_connector.store.installations import InstallationRecord
 from pleo_connector.sync.applier import ApplyResult
 from pleo_connector.sync.model import Change, Entry, Plan, RecordProblem
-from pleo_connector.sync.ports import OwnershipStore
 from pleo_connector.vocabulary import Action, AuthMethod, InstallationStatus, Kind
 from tests.unit.connect.fakes import INSTALLATION, FakeCipher, FakeInstallationsApi, record
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable, Iterator, Sequence
+    from types import TracebackType
+
+    from pleo_connector.adapters.base import SourceReader
+    from pleo_connector.pleo.errors import PleoError
+    from pleo_connector.pleo.retry import Deadline
+    from pleo_connector.ports import PleoApi
+    from pleo_connector.store.installations import InstallationRecord
+    from pleo_connector.sync.ports import OwnershipStore
 
 SETTINGS = PlaceholderConnectionSettings.model_validate(
     {"source_url": "https://erp.example.com/export", "api_token": SecretStr("erp-token-123")}

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from pleo_connector.adapters.records import (
     SourceAccount,
@@ -17,6 +15,10 @@ from pleo_connector.adapters.records import (
 )
 from pleo_connector.sync import normalise
 from pleo_connector.sync.model import Entry, Kind, match_key, tag_key
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from types import TracebackType
 
 
 class ListReader:

@@ -3,7 +3,7 @@ that a plan without writes sends nothing (against the emulator: tests/integratio
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -35,6 +35,9 @@ from pleo_connector.sync.applier import (
     apply_plan,
 )
 from pleo_connector.sync.model import Action, Change, Kind, Plan
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 pytestmark = pytest.mark.unit
 

@@ -3,13 +3,11 @@ messages SQS refused are reported without failing the whole run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from moto import mock_aws
 
-from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.store.installations import InstallationRecord, InstallationRepository
 from pleo_connector.sync.dispatcher import DispatchDeps, dispatch
 from pleo_connector.sync_queue import QueueError, SyncQueue
@@ -17,6 +15,11 @@ from pleo_connector.vocabulary import AuthMethod, InstallationStatus, LocalError
 from tests.unit.connect.fakes import FakeInstallations, FakeTokens
 from tests.unit.store.support import make_table
 from tests.unit.test_sync_queue import QUEUE_URL, StubSqs
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from pleo_connector.store.dynamodb import DynamoTable
 
 pytestmark = pytest.mark.unit
 
@@ -48,7 +51,7 @@ def _deps(installations: Any, stub: StubSqs) -> DispatchDeps:
     return DispatchDeps(
         installations=installations,
         tokens=FakeTokens(),
-        sync_queue=SyncQueue(QUEUE_URL, client=cast(Any, stub)),
+        sync_queue=SyncQueue(QUEUE_URL, client=cast("Any", stub)),
     )
 
 

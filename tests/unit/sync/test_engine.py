@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -13,7 +13,6 @@ from pleo_connector.adapters.base import SourceError
 from pleo_connector.aio import run
 from pleo_connector.pleo.errors import InternalServerError, NotFoundError
 from pleo_connector.pleo.retry import Deadline
-from pleo_connector.store.installations import InstallationRecord
 from pleo_connector.sync.engine import LEASE_GRACE_S, PleoRecordMissingError
 from pleo_connector.sync.model import Change, Plan, RecordProblem
 from pleo_connector.sync.worker import lambda_deadline, run_sync
@@ -38,6 +37,9 @@ from tests.unit.connect.fakes import (
     sync_deps,
 )
 from tests.unit.sync.fakes import FakeAdapter, ScriptedSteps, configured, creates, done
+
+if TYPE_CHECKING:
+    from pleo_connector.store.installations import InstallationRecord
 
 pytestmark = pytest.mark.unit
 

@@ -4,8 +4,8 @@ customer's choices, reports instead of crashes, and an order the applier can fol
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Iterator
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -30,6 +30,9 @@ from tests.unit.sync.planner_support import (
     tax_entry,
     vendor_entry,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 pytestmark = pytest.mark.unit
 

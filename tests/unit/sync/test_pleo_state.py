@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -31,6 +31,9 @@ from pleo_connector.sync.pleo_state import (
     tax_code_entry,
     vendor_entry,
 )
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 pytestmark = pytest.mark.unit
 

@@ -6,10 +6,9 @@ import base64
 import dataclasses
 import hashlib
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from aws_lambda_powertools.event_handler import Response
 from pydantic import SecretStr
 
 from pleo_connector.adapters.placeholder import PlaceholderConnectionSettings
@@ -36,6 +35,9 @@ from pleo_connector.web.session import (
     SessionScopeError,
 )
 from tests.unit.web.htmlparse import forms_with_token, parse
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import Response
 
 pytestmark = pytest.mark.unit
 

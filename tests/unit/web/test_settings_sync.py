@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from aws_lambda_powertools.event_handler import Response
 from pydantic import SecretStr
 
 from pleo_connector.adapters.placeholder import PlaceholderConnectionSettings
@@ -22,6 +21,9 @@ from pleo_connector.web.pages import (
     settings_page,
 )
 from tests.unit.web.htmlparse import Page, parse
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import Response
 
 pytestmark = pytest.mark.unit
 

@@ -8,20 +8,23 @@ opened once per run, streams the four kinds of records, and is closed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from types import TracebackType
-from typing import ClassVar, Protocol, Self
+from typing import TYPE_CHECKING, ClassVar, Protocol, Self
 
-from pydantic import BaseModel
-
-from pleo_connector.adapters.records import (
-    SourceAccount,
-    SourceTag,
-    SourceTagGroup,
-    SourceTaxCode,
-    SourceVendor,
-)
 from pleo_connector.errors import ConnectorError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from types import TracebackType
+
+    from pydantic import BaseModel
+
+    from pleo_connector.adapters.records import (
+        SourceAccount,
+        SourceTag,
+        SourceTagGroup,
+        SourceTaxCode,
+        SourceVendor,
+    )
 
 
 class SourceError(ConnectorError):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -26,6 +25,7 @@ from pleo_connector.adapters.errors import SourceError, SourceProblem
 from pleo_connector.observability import logger
 
 if TYPE_CHECKING:
+    import ssl
     from types import TracebackType
 
 type IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -18,7 +18,6 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -54,6 +53,7 @@ from pleo_connector.adapters.sources import (
 from pleo_connector.observability import logger
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
     from types import TracebackType
 
 # The settings page waits for the tag groups while it renders (its function has 15 s in all).

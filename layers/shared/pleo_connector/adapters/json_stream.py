@@ -14,9 +14,11 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 # A failure this close to the end of the window may be a token cut by the chunk boundary:

@@ -4,9 +4,7 @@ sample dimensions, one more than may be picked, so the settings page's rules sho
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from types import TracebackType
-from typing import Literal, Self
+from typing import TYPE_CHECKING, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
@@ -17,6 +15,10 @@ from pleo_connector.adapters.records import (
     SourceTaxCode,
     SourceVendor,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from types import TracebackType
 
 
 class PlaceholderConnectionSettings(BaseModel):

@@ -9,8 +9,11 @@ reported by the planner per record, not raised, so one bad record never stops a 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 
 class TaxCodeKind(StrEnum):

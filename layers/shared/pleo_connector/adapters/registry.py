@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from pydantic import BaseModel
 
-from pleo_connector.adapters.base import AdapterDescriptor
 from pleo_connector.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from pleo_connector.adapters.base import AdapterDescriptor
 
 BUILT_IN: dict[str, str] = {
     "json": "pleo_connector.adapters.json_snapshot:JsonSnapshotAdapter",
@@ -48,7 +50,7 @@ def load_adapter(spec: str) -> AdapterDescriptor:
             raise ConfigurationError(
                 f"ADAPTER={spec!r} could not be created without arguments: {type(error).__name__}"
             ) from None
-    return cast(AdapterDescriptor, found)
+    return cast("AdapterDescriptor", found)
 
 
 def _check_shape(spec: str, descriptor: object) -> None:

@@ -14,10 +14,9 @@ never repeat a value from the document.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 from pydantic_core import PydanticCustomError
@@ -29,6 +28,9 @@ from pleo_connector.adapters.json_stream import (
     JsonSyntaxError,
     ValueTooLargeError,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 FORMAT_VERSION = 1
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "snapshot-v1.schema.json"

@@ -20,7 +20,6 @@ import os
 import re
 import stat
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ from pleo_connector.aws import aws_client, aws_errors
 from pleo_connector.observability import logger
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
     from types import TracebackType
 
     from pleo_connector.adapters.https import HttpsFetcher

@@ -9,7 +9,6 @@ goes to the logs).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pleo_connector.connect.errors import AuthorizationDeniedError
@@ -17,6 +16,8 @@ from pleo_connector.errors import GENERIC_MESSAGE, ConnectorError
 from pleo_connector.observability import logger
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
     from pleo_connector.composition.roots import WebParts

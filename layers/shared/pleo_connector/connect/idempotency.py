@@ -7,11 +7,13 @@ of cold start, which the other routes should not pay.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pleo_connector.connect.errors import ConnectError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 IDEMPOTENCY_TTL_S = 3600
 

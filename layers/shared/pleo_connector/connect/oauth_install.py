@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
@@ -25,6 +24,8 @@ from pleo_connector.sync_queue import SyncRequest
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus, SyncReason
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from pleo_connector.config import PleoSettings, WebSettings
     from pleo_connector.ports import (
         BrowserBindingPort,

@@ -9,7 +9,6 @@ queues one more when it ends."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -28,6 +27,8 @@ from pleo_connector.sync_queue import SyncRequest
 from pleo_connector.vocabulary import InstallationStatus, LocalError, SyncReason
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pydantic import BaseModel
 
     from pleo_connector.adapters.base import AdapterDescriptor

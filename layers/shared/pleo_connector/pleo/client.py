@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-import httpx
-
-from pleo_connector.pleo.auth import PleoAuth
 from pleo_connector.pleo.models import Introspection
-from pleo_connector.pleo.ratelimit import RateBudget, Sleep
 from pleo_connector.pleo.resources.accounts import Accounts
 from pleo_connector.pleo.resources.companies import Companies
 from pleo_connector.pleo.resources.installations import Installations
 from pleo_connector.pleo.resources.tags import TagGroups, Tags
 from pleo_connector.pleo.resources.tax_codes import TaxCodes
 from pleo_connector.pleo.resources.vendors import Vendors
-from pleo_connector.pleo.retry import Clock, Deadline, RetryPolicy
 from pleo_connector.pleo.transport import DEFAULT_TIMEOUT, Transport
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    import httpx
+
+    from pleo_connector.pleo.auth import PleoAuth
+    from pleo_connector.pleo.ratelimit import RateBudget, Sleep
+    from pleo_connector.pleo.retry import Clock, Deadline, RetryPolicy
 
 
 class PleoClient:

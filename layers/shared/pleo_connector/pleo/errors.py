@@ -8,12 +8,13 @@ are kept on the exception (`.body`) but only a short, trimmed reason reaches `st
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pleo_connector.errors import ConnectorError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import httpx
 
 REQUEST_ID_HEADERS = ("x-request-id", "x-amzn-requestid", "x-correlation-id", "request-id")

@@ -14,9 +14,9 @@ import hashlib
 import json
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -28,6 +28,9 @@ from pleo_connector.pleo.errors import (
     InvalidGrantError,
     OAuthError,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 logger = logging.getLogger("pleo_connector.pleo.oauth")
 

@@ -17,12 +17,14 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pleo_connector.pleo.errors import DeadlineExceededError
-from pleo_connector.pleo.retry import Clock, Deadline
 from pleo_connector.store.dynamodb import DynamoTable, get_int, get_n, n
 from pleo_connector.store.errors import WriteConflictError
+
+if TYPE_CHECKING:
+    from pleo_connector.pleo.retry import Clock, Deadline
 
 logger = logging.getLogger(__name__)
 

@@ -16,15 +16,13 @@ import string
 import time
 import unicodedata
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from pleo_connector.pleo.auth import PleoAuth
 from pleo_connector.pleo.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -40,7 +38,6 @@ from pleo_connector.pleo.errors import (
     request_id_of,
 )
 from pleo_connector.pleo.models import Page, PageInfo
-from pleo_connector.pleo.ratelimit import RateBudget, Sleep
 from pleo_connector.pleo.retry import (
     Clock,
     Deadline,
@@ -49,6 +46,12 @@ from pleo_connector.pleo.retry import (
     parse_retry_after,
     retry_safe_by_default,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+    from pleo_connector.pleo.auth import PleoAuth
+    from pleo_connector.pleo.ratelimit import RateBudget, Sleep
 
 logger = logging.getLogger("pleo_connector.pleo")
 

@@ -12,9 +12,8 @@ with one query instead of a scan. API keys and dead grants are not in it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pleo_connector.store.dynamodb import (
     SCHEDULABLE_INDEX,
@@ -32,6 +31,9 @@ from pleo_connector.store.dynamodb import (
 )
 from pleo_connector.store.errors import WriteConflictError
 from pleo_connector.vocabulary import AuthMethod, parse_stored
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 _LEASE_FIELDS = "lease_owner, lease_until"
 _IDLE_FIELDS = "schedule_pk, schedule_sk"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,8 @@ from pleo_connector.aws import aws_client, aws_errors
 from pleo_connector.store.errors import StoreError, StoreUnavailableError, WriteConflictError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
     from mypy_boto3_dynamodb import DynamoDBClient
 
 Item = dict[str, Any]

@@ -16,10 +16,9 @@ before them must not fail for them): the count of runs in a row that could not r
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pleo_connector.store.dynamodb import (
     SCHEDULABLE_INDEX,
@@ -48,6 +47,9 @@ from pleo_connector.vocabulary import (
     LocalError,
     parse_stored,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 SCHEDULABLE_PARTITION = "SCHEDULABLE"
 

@@ -12,11 +12,14 @@ import hashlib
 import hmac
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pleo_connector.store.dynamodb import DynamoTable, Item, Key, get_n, get_s, n, need_s, s
 from pleo_connector.store.errors import StoreError, WriteConflictError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 DEFAULT_STATE_TTL_S = 600
 

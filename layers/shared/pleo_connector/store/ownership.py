@@ -9,11 +9,14 @@ with batch writes of 25, and the whole set is read back with one paginated query
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from pleo_connector.store.dynamodb import DynamoTable, Item, need_s, s
 from pleo_connector.store.installations import installation_pk
 from pleo_connector.vocabulary import Kind, parse_stored
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 OWNED_PREFIX = "OWN#"
 

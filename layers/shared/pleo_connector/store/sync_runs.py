@@ -19,10 +19,9 @@ from __future__ import annotations
 import math
 import time
 import uuid
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pleo_connector.store.dynamodb import (
     DynamoTable,
@@ -40,6 +39,9 @@ from pleo_connector.store.dynamodb import (
 from pleo_connector.store.errors import WriteConflictError
 from pleo_connector.store.installations import installation_pk
 from pleo_connector.vocabulary import Action, Kind, SyncOutcome, SyncReason, parse_stored
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
 
 LEASE = "LEASE"
 RUN_PREFIX = "RUN#"

@@ -25,15 +25,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import (
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-    Sequence,
-)
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
@@ -67,6 +58,16 @@ from pleo_connector.sync.pleo_state import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import (
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Iterable,
+        Iterator,
+        Mapping,
+        Sequence,
+    )
+
     from pleo_connector.pleo.client import PleoClient
     from pleo_connector.sync.ports import OwnershipStore
 

@@ -16,7 +16,6 @@ down), and then a retry duplicates nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,6 +25,8 @@ from pleo_connector.tokens import DEFAULT_IDLE_REFRESH_AFTER_S
 from pleo_connector.vocabulary import SyncReason
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
     from pleo_connector.ports import CredentialVault, InstallationStore, SyncQueuePort
 
 # How many of the unsent installations a log line names (the count is always there).

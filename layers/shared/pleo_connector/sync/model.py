@@ -10,11 +10,13 @@ and accounts. `values` holds exactly the fields this app writes, normalised so t
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pleo_connector.vocabulary import Action, Kind
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["Action", "Change", "Entry", "Kind", "Plan", "RecordProblem", "match_key", "tag_key"]
 

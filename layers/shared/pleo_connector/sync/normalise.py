@@ -33,12 +33,14 @@ A Pleo record without a key (a vendor with no `externalId`) has key `""`, which 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pleo_connector.sync.model import match_key
 from pleo_connector.vocabulary import Kind
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 VALUE_FIELDS: Mapping[Kind, tuple[str, ...]] = {
     Kind.TAG_GROUP: ("code", "name"),

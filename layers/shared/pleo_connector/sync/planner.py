@@ -44,18 +44,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping, Set
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pleo_connector.adapters.base import SourceReader
-from pleo_connector.adapters.records import (
-    SourceAccount,
-    SourceTag,
-    SourceTagGroup,
-    SourceTaxCode,
-    SourceVendor,
-)
-from pleo_connector.installation_config import SyncChoices
 from pleo_connector.sync import normalise
 from pleo_connector.sync.model import (
     Action,
@@ -67,6 +57,19 @@ from pleo_connector.sync.model import (
     match_key,
     tag_key,
 )
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from pleo_connector.adapters.base import SourceReader
+    from pleo_connector.adapters.records import (
+        SourceAccount,
+        SourceTag,
+        SourceTagGroup,
+        SourceTaxCode,
+        SourceVendor,
+    )
+    from pleo_connector.installation_config import SyncChoices
 
 __all__ = ["MAX_TEXT", "plan_sync"]
 

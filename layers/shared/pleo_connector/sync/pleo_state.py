@@ -16,7 +16,6 @@ any state but ACTIVE (a DRAFT one is activated when the source has it).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from pleo_connector.pleo.models import Account, Tag, TagGroup, TaxCode, Vendor, VendorState
@@ -24,6 +23,8 @@ from pleo_connector.sync import normalise
 from pleo_connector.sync.model import Entry, Kind, match_key, tag_key
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
     from pleo_connector.installation_config import SyncChoices
     from pleo_connector.pleo.client import PleoClient
 

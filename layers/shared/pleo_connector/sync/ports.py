@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from pleo_connector.vocabulary import Kind
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from pleo_connector.vocabulary import Kind
 
 
 class OwnershipStore(Protocol):

@@ -7,12 +7,15 @@ browsers refuse both the prefix and Secure, so there the bare name is used.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 
 from pleo_connector.errors import ConnectorError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 HOST_PREFIX = "__Host-"
 MAX_COOKIE_VALUE = 4096

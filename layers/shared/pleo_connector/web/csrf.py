@@ -19,9 +19,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from typing import ClassVar
-
-from aws_lambda_powertools.shared.cookies import Cookie
+from typing import TYPE_CHECKING, ClassVar
 
 from pleo_connector.errors import ConnectorError
 from pleo_connector.web.cookies import (
@@ -33,7 +31,11 @@ from pleo_connector.web.cookies import (
     read_cookie,
 )
 from pleo_connector.web.security import origin_of
-from pleo_connector.web.session import Session
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.shared.cookies import Cookie
+
+    from pleo_connector.web.session import Session
 
 CSRF_FIELD = "csrf_token"
 BINDING_COOKIE = "pleo_oauth_binding"

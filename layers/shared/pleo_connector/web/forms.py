@@ -18,10 +18,12 @@ from urllib.parse import parse_qs
 
 import annotated_types
 from pydantic import AnyUrl, BaseModel, SecretStr, ValidationError
-from pydantic.fields import FieldInfo
 
 from pleo_connector.errors import ConnectorError
 from pleo_connector.installation_config import MAX_TAG_GROUPS, SyncChoices
+
+if typing.TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
 
 FormValues = Mapping[str, str | Sequence[str]]
 

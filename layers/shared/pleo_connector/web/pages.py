@@ -6,14 +6,10 @@ templates or headers themselves.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
-
-from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.shared.cookies import Cookie
 
 from pleo_connector.errors import ConnectorError
 from pleo_connector.installation_config import MAX_TAG_GROUPS, SyncChoices
@@ -25,10 +21,17 @@ from pleo_connector.vocabulary import (
     Kind,
     SyncOutcome,
 )
-from pleo_connector.web.forms import FormField
 from pleo_connector.web.render import DEFAULT_APP_NAME, render_page
 from pleo_connector.web.responses import html_response, redirect
 from pleo_connector.web.security import DEFAULT_POLICY, SecurityPolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from aws_lambda_powertools.event_handler import Response
+    from aws_lambda_powertools.shared.cookies import Cookie
+
+    from pleo_connector.web.forms import FormField
 
 MAX_SHOWN_CHARS = 500
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.shared.cookies import Cookie
 
 from pleo_connector.web.security import SecurityPolicy, security_headers
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from aws_lambda_powertools.shared.cookies import Cookie
 
 HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 JSON_CONTENT_TYPE = "application/json"

@@ -17,11 +17,8 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
-
-from aws_lambda_powertools.shared.cookies import Cookie
+from typing import TYPE_CHECKING, ClassVar
 
 from pleo_connector.errors import ConnectorError
 from pleo_connector.web.cookies import (
@@ -33,6 +30,11 @@ from pleo_connector.web.cookies import (
     is_secure_base_url,
     read_cookie,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    from aws_lambda_powertools.shared.cookies import Cookie
 
 SESSION_COOKIE = "pleo_session"
 DEFAULT_MAX_AGE_S = 2 * 60 * 60

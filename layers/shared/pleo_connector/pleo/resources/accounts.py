@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from pleo_connector.pleo.models import Account, AccountBatchResult
 from pleo_connector.pleo.transport import Transport, api_path
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
 
 BATCH_LIMIT = 1000
 

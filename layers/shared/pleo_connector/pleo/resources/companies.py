@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from pleo_connector.pleo.models import Company
 from pleo_connector.pleo.transport import Transport, api_path
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 
 class Companies:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pleo_connector.pleo.models import Installation
-from pleo_connector.pleo.transport import Transport
 from pleo_connector.vocabulary import InstallationErrorCode, InstallationStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from pleo_connector.pleo.transport import Transport
 
 PATH = "/v1/installations/me"
 ACTIVATE_PATH = "/v1/installations/me:activate"

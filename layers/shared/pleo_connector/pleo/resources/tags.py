@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import builtins
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pleo_connector.pleo.models import Tag, TagGroup
 from pleo_connector.pleo.transport import Transport, api_path
+
+if TYPE_CHECKING:
+    import builtins
+    from collections.abc import AsyncIterator, Sequence
 
 ARCHIVE_BATCH = 100
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pleo_connector.pleo.models import TaxCode, TaxCodeType
 from pleo_connector.pleo.transport import Transport, api_path
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
 
 
 class TaxCodes:
