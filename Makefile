@@ -46,9 +46,9 @@ format: venv ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Branch coverage of the layer, printed by every `make test`; the floor is what the suite reaches.
+# Branch coverage of the layer, printed by every `make test`; the suite reaches 93 %, the floor is 90 %.
 COVERAGE := --cov=layers/shared/pleo_connector --cov-branch --cov-report=term:skip-covered \
-	--cov-fail-under=85
+	--cov-fail-under=90
 
 test: deps lint ## the whole suite: lint, unit, integration, e2e, browser; prints coverage
 	$(PY) -m pytest $(COVERAGE)
