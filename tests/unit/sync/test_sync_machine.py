@@ -728,7 +728,7 @@ class SyncMachine(RuleBasedStateMachine):
                 key = key_of(self.emulator, kind, record)
                 assert key in synced[kind], f"adopted a person's {kind} {key!r} the source lacks"
 
-    @rule(faults=st.lists(FAULTS, max_size=2), deadline_after=st.none() | st.integers(0, 12))
+    @rule(faults=st.lists(FAULTS, max_size=2), deadline_after=st.none() | st.integers(0, 8))
     @step
     def sync_runs(self, faults: list[dict[str, Any]], deadline_after: int | None) -> None:
         """A run, perhaps with new faults and cut short by the deadline."""
