@@ -597,6 +597,36 @@ def test_an_account_naming_a_tax_code_that_will_not_be_in_pleo_is_synced_without
     assert "archived in the source and not in Pleo" in account_problems[2][1]
 
 
+def test_an_account_archived_while_its_tax_code_is_gone_from_pleo_is_archived_without_it() -> None:
+    # A person changed the tax code's code in Pleo; Pleo refuses an account naming a tax code it
+    # lacks, and an archive writes the whole account.
+    reader = ListReader(
+        tax_codes=[tax_code("NEW")],
+        accounts=[SourceAccount(external_id="3", name="Archived here", archived=True)],
+    )
+    pleo = [
+        tax_entry("x1", "S25", "VAT", 0.25, archived=True),
+        account_entry("a1", "1", "Vanished", tax_code="GONE"),
+        account_entry("a2", "2", "Vanished too", tax_code="s25"),  # Pleo still has S25
+        account_entry("a3", "3", "Archived here", tax_code="GONE"),
+        account_entry("a4", "4", "Vanished, naming what the plan creates", tax_code="new"),
+    ]
+
+    result = plan(reader, pleo, ["x1", "a1", "a2", "a3", "a4"])
+
+    accounts = [c for c in result.changes if c.kind is Kind.ACCOUNT]
+    assert [(c.action, c.pleo_id) for c in accounts] == [
+        (Action.UPDATE, "a1"),
+        (Action.ARCHIVE, "a1"),
+        (Action.ARCHIVE, "a2"),
+        (Action.UPDATE, "a3"),
+        (Action.ARCHIVE, "a3"),
+        (Action.ARCHIVE, "a4"),
+    ]
+    assert accounts[0].values == {**pleo[1].values, "taxCodeExternalId": None}
+    assert accounts[3].values == {**pleo[3].values, "taxCodeExternalId": None}
+
+
 def test_with_tax_codes_off_an_account_names_what_pleo_has() -> None:
     reader = ListReader(
         tax_codes=[tax_code("S25")],

@@ -9,7 +9,8 @@ a tax code), with a few requests in flight at once; the client's rate budget pac
   a tax code's tax accounts), it is built on the record as Pleo has it now, read back with list
   and search pages (100 records a read, never a GET per record); a record already as wanted is
   then not written again. A tag's or a vendor's PUT carries all its fields and reads nothing.
-  An UPDATE leaves the record active, as the planner promises.
+  An UPDATE leaves the record active (as the planner promises), unless the plan archives the
+  record too: then the one write archives it.
 - A create that meets a 409, or whose outcome is unknown, is never sent again: the record is
   looked up by its key, recorded as owned (adopted) and updated if it differs. Not found after
   an unknown outcome, it is reported as failed for this run; the next run's plan creates it.

@@ -52,7 +52,8 @@ class Change:
     """One write the plan asks for. `values` are the source's, all of the kind's fields (for CREATE
     and UPDATE), `pleo_id` the record's in Pleo (for every action but CREATE). An UPDATE leaves
     the record active: the planner updates only what the source has active (after an UNARCHIVE
-    where needed), and leaves an archived record's fields as they are.
+    where needed), and leaves an archived record's fields as they are. The one exception comes
+    with an ARCHIVE of the same account: Pleo's values without a tax code Pleo no longer has.
 
     For a tag, `parent` is its group's key and `parent_id` the group's Pleo id, None when the
     group is created by an earlier change of the same plan (the one with `key == parent`)."""

@@ -17,7 +17,9 @@ The rules, in the order a record meets them:
 - **Never a delete.** An owned record whose key the selection lacks (vanished, archived in the
   source, deselected, or its kind switched off) is archived; one that comes back is unarchived. A
   record archived in the source and absent from Pleo is not created. An archived record's fields
-  are left as they are: an UPDATE always targets a record that is active after it.
+  are left as they are: an UPDATE targets a record that is active after it, but for one case. An
+  account archived while it names a tax code Pleo no longer has gets an UPDATE without that
+  reference with its ARCHIVE (Pleo refuses a write that names a tax code it lacks).
 - **Reports, not crashes.** A record is left out, with a `RecordProblem`, when its key is empty,
   when an earlier record of the source has its key (the first one is kept: a source is read in
   its own stable order, and one stray duplicate should not stop a record that syncs), or when
@@ -119,6 +121,7 @@ def plan_sync(
     else:
         references = planner.pleo_tax_codes()
     planner.finish(Kind.TAX_CODE)
+    planner.tax_codes_after_plan(references)
     if choices.vendors:
         planner.vendors(reader.vendors())
     planner.finish(Kind.VENDOR)
@@ -164,6 +167,7 @@ class _Planner:
         self._held: dict[Kind, set[str]] = {kind: set() for kind in Kind}
         self._changes: list[Change] = []
         self._problems: list[RecordProblem] = []
+        self._tax_code_keys: Set[str] = frozenset()  # the tax codes Pleo has once the plan ran
         for entry in pleo:
             self._index(entry)
 
@@ -245,6 +249,7 @@ class _Planner:
             self._change(kind, Action.ADOPT, key, **at)
         if archived:
             if not found.archived:
+                self._drop_missing_tax_code(found)
                 self._change(kind, Action.ARCHIVE, key, **at)
             return found
         if found.archived:
@@ -268,9 +273,29 @@ class _Planner:
                 self._archive(entry)
 
     def _archive(self, entry: Entry) -> None:
+        self._drop_missing_tax_code(entry)
         self._change(
             entry.kind, Action.ARCHIVE, entry.key, pleo_id=entry.pleo_id, parent=entry.parent
         )
+
+    def tax_codes_after_plan(self, references: _TaxCodeReferences) -> None:
+        """What accounts may name once the plan ran: the tax codes Pleo has (archived ones too)
+        and those the plan creates."""
+        self._tax_code_keys = frozenset(self._sides[Kind.TAX_CODE].match).union(references.codes)
+
+    def _drop_missing_tax_code(self, entry: Entry) -> None:
+        """Archiving an account writes it whole, and Pleo refuses an account naming a tax code
+        it does not have: one whose tax code is gone from Pleo (a person changed its code) is
+        archived without it, by an UPDATE in the same write."""
+        reference = entry.values.get("taxCodeExternalId") if entry.kind is Kind.ACCOUNT else None
+        if reference and match_key(reference) not in self._tax_code_keys:
+            self._change(
+                entry.kind,
+                Action.UPDATE,
+                entry.key,
+                values={**entry.values, "taxCodeExternalId": None},
+                pleo_id=entry.pleo_id,
+            )
 
     def plan(self) -> Plan:
         self._changes.sort(
