@@ -3,7 +3,8 @@
 `AdapterDescriptor` is what the pages need: a name, the pydantic model of the connection settings
 (the settings page renders its form from it; `SecretStr` fields are password inputs and are stored
 encrypted), and the tag groups a customer may pick. `SourceReader` is what the sync needs: it is
-opened once per run, streams the four kinds of records, and is closed.
+opened once per run, streams the four kinds of records, and is closed. A reader may also have
+`notices()` (`NoticeSource`): what it changed or left out while it streamed, for the run to show.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
         SourceAccount,
         SourceTag,
         SourceTagGroup,
+        SourceNotice,
         SourceTaxCode,
         SourceVendor,
     )
@@ -58,6 +60,20 @@ class SourceReader(Protocol):
     def vendors(self) -> Iterator[SourceVendor]: ...
 
     def accounts(self) -> Iterator[SourceAccount]: ...
+
+
+class NoticeSource(Protocol):
+    """The optional part of a reader: `notices()` yields what it changed or left out of the
+    records streamed so far, so it is asked after the streams are read. A reader without it
+    has nothing to say."""
+
+    def notices(self) -> Iterator[SourceNotice]: ...
+
+
+def reader_notices(reader: object) -> list[SourceNotice]:
+    """The reader's notices, or none when it has no `notices()`."""
+    notices = getattr(reader, "notices", None)
+    return list(notices()) if callable(notices) else []
 
 
 class AdapterDescriptor(Protocol):

@@ -22,7 +22,9 @@ class SourceProblem(StrEnum):
     UNREACHABLE = "unreachable"  # DNS, connection, TLS, an HTTP error status, an AWS error
     TOO_LARGE = "too_large"
     TOO_SLOW = "too_slow"
-    INVALID = "invalid"  # not JSON, or JSON that breaks the format's schema
+    INVALID = "invalid"  # not JSON, or JSON that breaks the format's schema; not a GnuCash book
+    LOCKED = "locked"  # a GnuCash book that GnuCash holds open (its lock table has a row)
+    UNSUPPORTED = "unsupported"  # a GnuCash book of a format this connector does not read
 
 
 class SourceError(ConnectorError):

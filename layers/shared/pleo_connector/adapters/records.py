@@ -15,6 +15,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from decimal import Decimal
 
+    from pleo_connector.vocabulary import Kind
+
+# Pleo documents 255 characters for an account's externalId, code and name (chart of accounts
+# 24.9.0); it documents no limit for the other kinds, and this app holds them to the same.
+MAX_TEXT = 255
+
 
 class TaxCodeKind(StrEnum):
     """How a tax code's rate applies (Pleo's `TaxCodeType`)."""
@@ -70,3 +76,16 @@ class SourceAccount:
     code: str | None = None
     tax_code: str | None = None  # the code of one of the source's tax codes
     archived: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SourceNotice:
+    """What a reader tells the run about a record beyond the record itself: that it changed a
+    value to fit Pleo (a name cleaned), or that it left the record out (`skipped`, with why).
+    The run shows it with the records that had problems; a skipped record counts as not synced.
+    `reference` is the record's code or external id, as the source has it."""
+
+    kind: Kind
+    reference: str
+    message: str
+    skipped: bool = False

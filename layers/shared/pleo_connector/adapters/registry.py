@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pleo_connector.adapters.base import AdapterDescriptor
 
 BUILT_IN: dict[str, str] = {
+    "gnucash": "pleo_connector.adapters.gnucash:GnuCashAdapter",
     "json": "pleo_connector.adapters.json_snapshot:JsonSnapshotAdapter",
     "placeholder": "pleo_connector.adapters.placeholder:PlaceholderAdapter",
 }

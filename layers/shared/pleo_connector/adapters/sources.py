@@ -123,17 +123,22 @@ def parse_source(text: str) -> SourceLocation:
     return LocalPath(text)
 
 
-def check_allowed(location: SourceLocation, policy: SourcePolicy) -> None:
-    """SourceError when this deployment does not read from `location`."""
+def check_allowed(
+    location: SourceLocation, policy: SourcePolicy, *, what: str = "snapshot", https: bool = True
+) -> None:
+    """SourceError when this deployment does not read from `location`. `what` names the source
+    in messages; `https=False` for an adapter that reads no URL, so no message suggests one."""
     if isinstance(location, LocalPath) and not policy.allow_local:
-        raise _refused(f"This deployment does not read files from its own disk. {_USE_INSTEAD}")
+        instead = _USE_INSTEAD if https else "Use s3://bucket/key in the bucket it names."
+        raise _refused(f"This deployment does not read files from its own disk. {instead}")
     if isinstance(location, S3Object):
         if not policy.bucket:
-            raise _refused("This deployment does not read snapshots from S3: use an https:// URL.")
+            instead = ": use an https:// URL." if https else " (it names no bucket)."
+            raise _refused(f"This deployment does not read {what}s from S3{instead}")
         if location.bucket != policy.bucket or not location.key.startswith(policy.key_prefix):
             raise _refused(
-                "This deployment reads S3 snapshots only from"
-                f" s3://{policy.bucket}/{policy.key_prefix}: put the snapshot there."
+                f"This deployment reads S3 {what}s only from"
+                f" s3://{policy.bucket}/{policy.key_prefix}: put the {what} there."
             )
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from pleo_connector.adapters.base import SourceError
+from pleo_connector.adapters.base import SourceError, reader_notices
 from pleo_connector.config import DEFAULT_MAX_SOURCE_FAILURES
 from pleo_connector.crypto import CredentialDecryptError
 from pleo_connector.errors import ConnectorError
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from pleo_connector.adapters.base import AdapterDescriptor, SourceReader
+    from pleo_connector.adapters.records import SourceNotice
     from pleo_connector.installation_config import Cipher
     from pleo_connector.pleo.client import PleoClient
     from pleo_connector.ports import (
@@ -274,6 +275,8 @@ class _Run:
         self.lease = lease
         self.applied: Counter[tuple[Kind, Action]] = Counter()
         self.problems: list[RecordProblem] = []
+        # What the reader said of the records it streamed (names cleaned, records skipped).
+        self.notices: list[SourceNotice] = []
         self.requests = 0
         self.rate_limited = 0
         self.message: str | None = None
@@ -384,6 +387,7 @@ class _Run:
             entries = await _pleo_step(deps.steps.read_pleo(pleo, self.record.company_id, choices))
             owned = deps.ownership.owned(self.installation_id)
             plan = deps.steps.plan(reader, entries, owned, choices)
+            self.notices = reader_notices(reader)
         self.problems.extend(plan.problems)
         return plan
 
@@ -506,6 +510,8 @@ class _Run:
 
     def _summary(self, started_at: datetime, outcome: SyncOutcome) -> SyncRun:
         failed = Counter(problem.kind for problem in self.problems)
+        failed.update(notice.kind for notice in self.notices if notice.skipped)
+        shown = [*self.problems, *self.notices]
         return SyncRun(
             installation_id=self.installation_id,
             started_at=started_at,
@@ -516,9 +522,9 @@ class _Run:
             failed=dict(failed),
             problems=tuple(
                 RunProblem(problem.kind, problem.reference, problem.message)
-                for problem in self.problems[:MAX_PROBLEMS]
+                for problem in shown[:MAX_PROBLEMS]
             ),
-            problems_total=len(self.problems),
+            problems_total=len(shown),
             requests=self.requests,
             rate_limited=self.rate_limited,
             message=self.message,

@@ -48,6 +48,7 @@ from collections.abc import Collection, Iterable, Mapping, Set
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pleo_connector.adapters.records import MAX_TEXT
 from pleo_connector.sync import normalise
 from pleo_connector.sync.model import (
     Action,
@@ -75,9 +76,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_TEXT", "plan_sync"]
 
-# Pleo documents 255 characters for an account's externalId, code and name (chart of accounts
-# 24.9.0); it documents no limit for the other kinds, and this app holds them to the same.
-MAX_TEXT = 255
 _SHOWN = 80  # characters of a reference a problem repeats
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
