@@ -390,7 +390,9 @@ def write_large_book(path: Path | str, entities: int) -> Path:
         writer.accounts(
             (Account(f"{6000 + n}", f"Konto {n:06d}") for n in range(counts["accounts"])), "DKK"
         )
-        writer.vendors(Vendor(f"V{n:06d}", f"Leverandør {n:06d} ApS") for n in range(counts["vendors"]))
+        writer.vendors(
+            Vendor(f"V{n:06d}", f"Leverandør {n:06d} ApS") for n in range(counts["vendors"])
+        )
         writer.customers(
             (Customer(f"C{n:06d}", f"Kunde {n:06d} A/S") for n in range(counts["customers"])), "DKK"
         )
@@ -471,7 +473,9 @@ def restore_readable(path: Path | str) -> None:
 def make_newer(path: Path | str) -> None:
     """The versions table of a GnuCash newer than piecash reads (5.x, with a newer table)."""
     with _book(Path(path)) as connection:
-        connection.execute("UPDATE versions SET table_version = 5010000 WHERE table_name = 'Gnucash'")
+        connection.execute(
+            "UPDATE versions SET table_version = 5010000 WHERE table_name = 'Gnucash'"
+        )
         connection.execute("UPDATE versions SET table_version = 5 WHERE table_name = 'accounts'")
 
 

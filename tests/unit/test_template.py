@@ -198,6 +198,25 @@ def check_layer(template: Template) -> None:
     assert template["Globals"]["Function"]["Layers"] == [{"Ref": "SharedLayer"}]
 
 
+def check_gnucash_layer(template: Template) -> None:
+    """piecash and SQLAlchemy 1.4 in a layer of their own, built like the shared one, and
+    attached to the worker alone: the web functions never load them."""
+    layer = template["Resources"]["GnuCashLayer"]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Properties"]["ContentUri"] == "layers/gnucash/"
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    architectures = template["Globals"]["Function"]["Architectures"]
+    assert [layer["Metadata"]["BuildArchitecture"]] == architectures
+    assert layer["Properties"]["CompatibleArchitectures"] == architectures
+    with_layer = {
+        name
+        for name, function in functions(template).items()
+        if {"Ref": "GnuCashLayer"} in function["Properties"].get("Layers", [])
+    }
+    assert with_layer == {WORKER}
+    assert {"Ref": "GnuCashLayer"} not in template["Globals"]["Function"]["Layers"]
+
+
 def check_routes(template: Template) -> None:
     routes: dict[tuple[str, str], list[str]] = {}
     for name, function in functions(template).items():
@@ -410,6 +429,7 @@ CHECKS: list[Callable[[Template], None]] = [
     check_settings_environment,
     check_tracing_parameter,
     check_layer,
+    check_gnucash_layer,
     check_routes,
     check_worker_queue,
     check_schedule,
@@ -526,6 +546,26 @@ MUTATIONS: list[tuple[str, Callable[[Template], object], Callable[[Template], No
         "layer built another way",
         lambda t: t["Resources"]["SharedLayer"]["Metadata"].update(BuildMethod="makefile"),
         check_layer,
+    ),
+    (
+        "GnuCash layer built for x86_64",
+        lambda t: t["Resources"]["GnuCashLayer"]["Metadata"].update(BuildArchitecture="x86_64"),
+        check_gnucash_layer,
+    ),
+    (
+        "GnuCash layer on a web function",
+        lambda t: _properties(t, "SettingsFunction").update(Layers=[{"Ref": "GnuCashLayer"}]),
+        check_gnucash_layer,
+    ),
+    (
+        "GnuCash layer in Globals",
+        lambda t: t["Globals"]["Function"]["Layers"].append({"Ref": "GnuCashLayer"}),
+        check_gnucash_layer,
+    ),
+    (
+        "GnuCash layer not on the worker",
+        lambda t: _properties(t, WORKER).pop("Layers"),
+        check_gnucash_layer,
     ),
     (
         "a route missing",

@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
     from pleo_connector.adapters.records import (
         SourceAccount,
+        SourceNotice,
         SourceTag,
         SourceTagGroup,
-        SourceNotice,
         SourceTaxCode,
         SourceVendor,
     )

@@ -163,7 +163,7 @@ def check_book(path: str) -> None:
                 row[0]
                 for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
-            if not _GNUCASH_TABLES <= tables:
+            if not tables >= _GNUCASH_TABLES:
                 raise SourceError(
                     "The file is an SQLite database but not a GnuCash book.",
                     problem=SourceProblem.INVALID,
@@ -358,9 +358,7 @@ class GnuCashReader:
             rows = self._rows(select(columns.id, columns.name, columns.active))
             for code, raw_name, active in rows:
                 name = self._clean(Kind.TAG, f"{group}/{code}", raw_name)
-                yield SourceTag(
-                    group_code=group, code=code, name=name, archived=not _flag(active)
-                )
+                yield SourceTag(group_code=group, code=code, name=name, archived=not _flag(active))
 
     def tax_codes(self) -> Iterator[SourceTaxCode]:
         tables = piecash.Taxtable.__table__.c
@@ -426,9 +424,7 @@ class GnuCashReader:
         commodities = piecash.Commodity.__table__
         statement = (
             select(vendors.c.id, vendors.c.name, vendors.c.active, commodities.c.mnemonic)
-            .select_from(
-                vendors.outerjoin(commodities, commodities.c.guid == vendors.c.currency)
-            )
+            .select_from(vendors.outerjoin(commodities, commodities.c.guid == vendors.c.currency))
             .order_by(literal_column("vendors.rowid"))
         )
         for vendor_id, raw_name, active, currency in self._rows(statement):
@@ -462,9 +458,7 @@ class GnuCashReader:
         if self._book is None:
             raise RuntimeError("read a book inside `with adapter.open_reader(...) as reader`")
         try:
-            result = self._book.session.execute(
-                statement.execution_options(yield_per=BATCH_ROWS)
-            )
+            result = self._book.session.execute(statement.execution_options(yield_per=BATCH_ROWS))
             for batch in result.partitions():
                 yield from batch
         except (SQLAlchemyError, sqlite3.Error) as error:

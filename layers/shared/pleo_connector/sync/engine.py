@@ -511,7 +511,7 @@ class _Run:
     def _summary(self, started_at: datetime, outcome: SyncOutcome) -> SyncRun:
         failed = Counter(problem.kind for problem in self.problems)
         failed.update(notice.kind for notice in self.notices if notice.skipped)
-        shown = [*self.problems, *self.notices]
+        shown: list[RecordProblem | SourceNotice] = [*self.problems, *self.notices]
         return SyncRun(
             installation_id=self.installation_id,
             started_at=started_at,
