@@ -12,6 +12,7 @@ from pydantic import BaseModel, SecretStr
 from pleo_connector.adapters.placeholder import PlaceholderConnectionSettings
 from pleo_connector.adapters.records import (
     SourceAccount,
+    SourceNotice,
     SourceTag,
     SourceTagGroup,
     SourceTaxCode,
@@ -87,6 +88,13 @@ class FakeReader:
         yield from ()
 
 
+class NoticingReader(FakeReader):
+    """A reader with the optional `notices()`: what it said of the records it streamed."""
+
+    def notices(self) -> Iterator[SourceNotice]:
+        yield from self._adapter.notices or ()
+
+
 class FakeAdapter:
     """The placeholder's settings form; `open_error` is raised when the source is opened."""
 
@@ -94,10 +102,14 @@ class FakeAdapter:
     settings_model: type[BaseModel] = PlaceholderConnectionSettings
 
     def __init__(
-        self, open_error: Exception | None = None, read_error: Exception | None = None
+        self,
+        open_error: Exception | None = None,
+        read_error: Exception | None = None,
+        notices: list[SourceNotice] | None = None,
     ) -> None:
         self.open_error = open_error
         self.read_error = read_error
+        self.notices = notices
         self.opened: list[BaseModel] = []
         self.closed = 0
 
@@ -108,7 +120,7 @@ class FakeAdapter:
         self.opened.append(settings)
         if self.open_error is not None:
             raise self.open_error
-        return FakeReader(self)
+        return FakeReader(self) if self.notices is None else NoticingReader(self)
 
 
 def done(

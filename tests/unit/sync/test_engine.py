@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pleo_connector.adapters.base import SourceError
+from pleo_connector.adapters.records import SourceNotice
 from pleo_connector.aio import run
 from pleo_connector.pleo.errors import InternalServerError, NotFoundError
 from pleo_connector.pleo.retry import Deadline
@@ -635,3 +636,35 @@ def test_the_record_keeps_the_first_problems_and_their_number() -> None:
     assert len(recorded.problems) == 50
     assert recorded.problems_total == 80
     assert recorded.failed == {Kind.TAG: 80}
+
+
+def test_a_readers_notices_are_recorded_after_the_plans_problems() -> None:
+    """Names the reader cleaned are shown, not counted as failed; a record it skipped is both."""
+    cleaned = SourceNotice(Kind.VENDOR, "V3", "its name was cleaned: spaces removed")
+    skipped = SourceNotice(Kind.TAX_CODE, "Miljøafgift", "not synced: an amount", skipped=True)
+    duplicate = RecordProblem(Kind.TAG, "P1", "The code appears twice in the source.")
+    world = World(
+        configured(),
+        plans=[Plan(problems=(duplicate,))],
+        adapter=FakeAdapter(notices=[cleaned, skipped]),
+    )
+
+    world.sync()
+
+    (recorded,) = world.runs.runs
+    assert [(p.kind, p.reference, p.message) for p in recorded.problems] == [
+        (Kind.TAG, "P1", duplicate.message),
+        (Kind.VENDOR, "V3", cleaned.message),
+        (Kind.TAX_CODE, "Miljøafgift", skipped.message),
+    ]
+    assert recorded.failed == {Kind.TAG: 1, Kind.TAX_CODE: 1}
+    assert recorded.problems_total == 3
+
+
+def test_a_reader_without_notices_records_only_the_plans_problems() -> None:
+    world = World(configured(), plans=[Plan()], adapter=FakeAdapter())
+
+    world.sync()
+
+    (recorded,) = world.runs.runs
+    assert (recorded.problems, recorded.failed, recorded.problems_total) == ((), {}, 0)
