@@ -4,6 +4,7 @@ book may be read from (a path where allowed, S3 with its ETag kept, never a URL)
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sqlite3
 from decimal import Decimal
@@ -78,7 +79,7 @@ def read_all(path: Path) -> dict[str, list[Any]]:
 
 def guid_of(path: Path, code: str) -> str:
     """An account's GUID, read from the book's table directly."""
-    with sqlite3.connect(path) as connection:
+    with contextlib.closing(sqlite3.connect(path)) as connection, connection:
         rows = connection.execute("SELECT guid FROM accounts WHERE code = ?", (code,)).fetchall()
     assert len(rows) == 1
     return str(rows[0][0])
@@ -299,7 +300,7 @@ def test_a_file_that_is_not_sqlite_is_not_a_book(tmp_path: Path) -> None:
 
 
 def test_another_sqlite_database_is_not_a_book(tmp_path: Path) -> None:
-    with sqlite3.connect(tmp_path / "other.sqlite") as connection:
+    with contextlib.closing(sqlite3.connect(tmp_path / "other.sqlite")) as connection, connection:
         connection.execute("CREATE TABLE accounts (id INTEGER)")
 
     error = unreadable(tmp_path / "other.sqlite")

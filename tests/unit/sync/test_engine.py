@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pleo_connector.adapters.base import SourceError
+from pleo_connector.adapters.errors import SourceError as AdapterSourceError
+from pleo_connector.adapters.errors import SourceProblem
 from pleo_connector.adapters.records import SourceNotice
 from pleo_connector.aio import run
 from pleo_connector.pleo.errors import InternalServerError, NotFoundError
@@ -454,6 +456,15 @@ def test_a_source_failure_is_counted_with_its_reason_and_writes_nothing(
     (recorded,) = world.runs.runs
     assert (recorded.outcome, recorded.message) == (SyncOutcome.SOURCE_FAILED, str(BAD_DOCUMENT))
     assert world.runs.lease is None
+
+
+def test_the_error_the_built_in_adapters_raise_is_counted_as_a_source_failure() -> None:
+    """`adapters.errors.SourceError` (what the JSON and GnuCash readers raise) is the port's."""
+    locked = AdapterSourceError("The GnuCash book is locked.", problem=SourceProblem.LOCKED)
+    world = World(configured(), plans=[creates("DEPT")], adapter=FakeAdapter(open_error=locked))
+
+    assert world.sync() == SyncOutcome.SOURCE_FAILED
+    assert (world.local.failure_count, world.local.failure_reason) == (1, str(locked))
 
 
 def test_the_fifth_failure_in_a_row_makes_it_inactive_in_pleo_with_the_reason_kept() -> None:

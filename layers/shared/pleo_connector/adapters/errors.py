@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
-from pleo_connector.errors import ConnectorError
+from pleo_connector.adapters.base import SourceError as AccountingSystemError
 
 
 class SourceProblem(StrEnum):
@@ -27,8 +27,10 @@ class SourceProblem(StrEnum):
     UNSUPPORTED = "unsupported"  # a GnuCash book of a format this connector does not read
 
 
-class SourceError(ConnectorError):
-    """The source could not be used; nothing read from it may be applied.
+class SourceError(AccountingSystemError):
+    """The source could not be used; nothing read from it may be applied. A kind of the port's
+    `SourceError`, so the sync engine and the failure policy count it as the accounting system's
+    failure.
 
     `location` is the path in the document of the first bad record (`vendors[3].currency`) when
     the document broke the schema. Shown on a page, it reads as the accounting system's side
