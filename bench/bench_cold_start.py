@@ -35,6 +35,12 @@ BUILD_DIR = ROOT / ".aws-sam" / "build"
 BENCH_DIR = ROOT / ".aws-sam" / "bench"
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
 LAYER = "SharedLayer"
+GNUCASH_LAYER = "GnuCashLayer"
+WORKER = "SyncWorkerFunction"
+# The worker as a GnuCash deployment cold-starts it for its first sync: the handler, and the
+# reader with piecash and SQLAlchemy from its own layer.
+GNUCASH_TARGET = f"{WORKER}.gnucash"
+GNUCASH_READER = "pleo_connector.adapters.gnucash_book"
 RUNS = int(os.environ.get("BENCH_COLD_START_RUNS", "11"))
 TARGET_RATIO = 1.2
 REGION = "eu-west-1"
@@ -320,8 +326,15 @@ def runtime_directory() -> Path:
 # ---------------------------------------------------------------------------------------------
 # Measuring
 # ---------------------------------------------------------------------------------------------
+def function_layers(template: Mapping[str, Any], name: str) -> list[str]:
+    """The logical ids of a function's layers, in Lambda's order: Globals' first, then its own
+    (SAM appends a function's list to Globals')."""
+    globals_ = template.get("Globals", {}).get("Function", {}).get("Layers", [])
+    own = template["Resources"][name]["Properties"].get("Layers", [])
+    return [str(layer["Ref"]) for layer in [*globals_, *own]]
+
+
 def targets(template: dict[str, Any], build_dir: Path, runtime: Path) -> list[Target]:
-    layer = build_dir / LAYER / "python"
     found = [
         Target(
             name=BASELINE,
@@ -334,22 +347,37 @@ def targets(template: dict[str, Any], build_dir: Path, runtime: Path) -> list[Ta
     for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
         module, attribute = str(function["Properties"]["Handler"]).rsplit(".", 1)
         code = build_dir / name
+        # /var/task, /opt/python (every layer's content merged there), then the runtime's
+        # packages, as Lambda orders them.
+        layers = [str(build_dir / layer / "python") for layer in function_layers(template, name)]
+        body = (
+            f"import importlib\nhandler = getattr(importlib.import_module({module!r}), "
+            f"{attribute!r})"
+        )
+        environment = {**function_environment(template, name), "LAMBDA_TASK_ROOT": str(code)}
         found.append(
             Target(
                 name=name,
-                body=(
-                    f"import importlib\nhandler = getattr(importlib.import_module({module!r}), "
-                    f"{attribute!r})"
-                ),
-                # /var/task, /opt/python, then the runtime's packages, as Lambda orders them.
-                paths=[str(code), str(layer), str(runtime)],
+                body=body,
+                paths=[str(code), *layers, str(runtime)],
                 cwd=code,
-                environment={**function_environment(template, name), "LAMBDA_TASK_ROOT": str(code)},
+                environment=environment,
             )
         )
         module_file = code / (module.replace(".", "/") + ".py")
         if not module_file.exists():
             found[-1].error = f"not built yet: {module_file.relative_to(ROOT)} is missing"
+        if name == WORKER:
+            found.append(
+                Target(
+                    name=GNUCASH_TARGET,
+                    body=f"{body}\nimport {GNUCASH_READER}",
+                    paths=[str(code), *layers, str(runtime)],
+                    cwd=code,
+                    environment={**environment, "ADAPTER": "gnucash"},
+                    error=found[-1].error,
+                )
+            )
     return found
 
 
@@ -420,6 +448,12 @@ def report(
     size, zipped = tree_size(layer_dir), zipped_size(layer_dir)
     lines.append(bench_line(f"layer.{LAYER}.size", size / MIB, "MiB"))
     lines.append(bench_line(f"layer.{LAYER}.zip_size", zipped / MIB, "MiB"))
+    gnucash_dir = build_dir / GNUCASH_LAYER
+    if gnucash_dir.is_dir():
+        lines.append(bench_line(f"layer.{GNUCASH_LAYER}.size", tree_size(gnucash_dir) / MIB, "MiB"))
+        lines.append(
+            bench_line(f"layer.{GNUCASH_LAYER}.zip_size", zipped_size(gnucash_dir) / MIB, "MiB")
+        )
     lines.append(bench_line("build.sources_without_bytecode", len(without_bytecode), "files"))
 
     lines.append("")
@@ -431,7 +465,10 @@ def report(
     )
     lines.append(header)
     for target in all_targets:
-        label = "import boto3 + one client" if target.name == BASELINE else target.name
+        label = {
+            BASELINE: "import boto3 + one client",
+            GNUCASH_TARGET: "worker + GnuCash reader",
+        }.get(target.name, target.name)
         if not target.samples_ms:
             lines.append(f"  {label:28} {target.error or 'no samples'}")
             continue

@@ -335,7 +335,7 @@ def test_a_book_from_a_newer_gnucash_says_so(own_demo: Path) -> None:
     error = unreadable(own_demo)
 
     assert error.problem is SourceProblem.UNSUPPORTED
-    assert "from a newer GnuCash (5.1)" in error.user_message
+    assert "from a newer GnuCash (5.1) than this connector reads (up to 4.1)" in error.user_message
 
 
 @pytest.mark.parametrize("how", ["missing", "not_a_book"])

@@ -197,13 +197,13 @@ def _check_versions(versions: dict[str, int]) -> None:
     ]
     if any(tables == supported for supported in known):
         return
-    newest = max(version_supported.values(), key=lambda supported: supported["Gnucash"])
+    label, newest = max(version_supported.items(), key=lambda item: item[1]["Gnucash"])
     saved_by = versions.get("Gnucash", 0)
     newer_tables = any(version > newest.get(name, version) for name, version in tables.items())
     if saved_by > newest["Gnucash"] or newer_tables:
         raise SourceError(
             f"The GnuCash book is from a newer GnuCash ({_newer(saved_by)}) than this connector"
-            f" reads (up to {_newer(newest['Gnucash'])}): its tables have a newer format.",
+            f" reads (up to {label}): its tables have a newer format.",
             problem=SourceProblem.UNSUPPORTED,
         )
     raise SourceError(
