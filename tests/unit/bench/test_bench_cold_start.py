@@ -93,3 +93,26 @@ def test_bench_line_format() -> None:
 def test_every_bench_module_is_discovered() -> None:
     assert "bench_cold_start" in discover([])
     assert discover(["no-such-benchmark"]) == []
+
+
+def test_each_function_is_measured_with_its_own_layers_and_the_worker_with_the_gnucash_reader() -> (
+    None
+):
+    template = load_template()
+    build = bench_cold_start.ROOT / ".aws-sam" / "not-built"
+
+    found = {
+        target.name: target
+        for target in bench_cold_start.targets(template, build, build / "runtime")
+    }
+
+    worker = found["SyncWorkerFunction"]
+    assert worker.paths[1:3] == [
+        str(build / "SharedLayer" / "python"),
+        str(build / "GnuCashLayer" / "python"),
+    ]
+    assert str(build / "GnuCashLayer" / "python") not in found["SettingsFunction"].paths
+    gnucash = found[bench_cold_start.GNUCASH_TARGET]
+    assert gnucash.paths == worker.paths
+    assert gnucash.environment["ADAPTER"] == "gnucash"
+    assert "import pleo_connector.adapters.gnucash_book" in gnucash.body
