@@ -95,9 +95,7 @@ def test_every_bench_module_is_discovered() -> None:
     assert discover(["no-such-benchmark"]) == []
 
 
-def test_each_function_is_measured_with_its_own_layers_and_the_worker_with_the_gnucash_reader() -> (
-    None
-):
+def test_each_function_is_measured_with_its_own_layers_and_the_gnucash_reader_apart() -> None:
     template = load_template()
     build = bench_cold_start.ROOT / ".aws-sam" / "not-built"
 
