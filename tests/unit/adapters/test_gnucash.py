@@ -429,7 +429,17 @@ def test_a_book_in_s3_larger_than_the_cap_is_refused(s3: Any, tmp_path: Path) ->
         GnuCashReader(f"s3://{BUCKET}/books/demo.gnucash", opener, BookCache(tmp_path)).__enter__()
 
     assert raised.value.problem is SourceProblem.TOO_LARGE
+    assert "The GnuCash book is larger than this deployment reads" in raised.value.user_message
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_book_in_s3_says_so(s3: Any) -> None:
+    opener = SourceOpener(SourcePolicy(bucket=BUCKET, prefix="books"), s3_client=lambda: s3)
+
+    error = unreadable_with(f"s3://{BUCKET}/books/gone.gnucash", opener)
+
+    assert error.problem is SourceProblem.NOT_FOUND
+    assert error.user_message == "There is no GnuCash book at that S3 address."
 
 
 def test_a_book_outside_the_bucket_or_prefix_is_refused(s3: Any) -> None:

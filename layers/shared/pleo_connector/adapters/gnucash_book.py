@@ -305,7 +305,14 @@ def locate_book(source: str, opener: SourceOpener, cache: BookCache = BOOKS) -> 
     if isinstance(location, LocalPath):
         return location.path
     if isinstance(location, S3Object):
-        return str(cache.path_of(source, opener))
+        try:
+            return str(cache.path_of(source, opener))
+        except SourceError as error:
+            # The opener's words are a snapshot's; the customer gave a book.
+            words = error.user_message.replace("The snapshot", "The GnuCash book")
+            raise SourceError(
+                words.replace("snapshot", "GnuCash book"), problem=error.problem
+            ) from None
     raise SourceError(  # parse_book_source refuses the other kinds already
         "The GnuCash book's address is not supported.", problem=SourceProblem.REFUSED
     )
