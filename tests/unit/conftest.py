@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 class NetworkBlockedError(RuntimeError):
@@ -19,3 +22,24 @@ def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+
+
+MetricKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+@pytest.fixture
+def recorded_metrics() -> Callable[[], dict[MetricKey, list[float]]]:
+    """What the code under test recorded since the test began, as (name, dimensions) -> values;
+    each call takes what was recorded so far."""
+    from pleo_connector import metrics
+
+    metrics.recorded.take()
+
+    def take() -> dict[MetricKey, list[float]]:
+        return {
+            (name, dimensions): values
+            for dimensions, by_name in metrics.recorded.take().items()
+            for (name, _unit), values in by_name.items()
+        }
+
+    return take
