@@ -28,6 +28,7 @@ LEVELS: Mapping[str, int] = {
     "config": 0,
     "observability": 0,
     "metrics": 0,
+    "tracing": 0,
     "aws": 0,
     "aio": 0,
     "installation_config": 1,

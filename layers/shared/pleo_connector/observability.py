@@ -64,6 +64,9 @@ def _traced[E, R](handler: Callable[[E, LambdaContext], R]) -> Callable[[E, Lamb
     tokens); errors go in, and their messages never hold a secret."""
     from aws_lambda_powertools import Tracer
 
+    from pleo_connector.tracing import use_task_local_context
+
+    use_task_local_context()
     tracer = Tracer(patch_modules=TRACED_MODULES)
     traced: Callable[[E, LambdaContext], R] = tracer.capture_lambda_handler(
         handler, capture_response=False

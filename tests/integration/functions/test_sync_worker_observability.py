@@ -212,3 +212,37 @@ def test_every_log_line_of_a_run_names_its_installation_and_its_run(
     # Per-request lines are there (DEBUG) and keyed too.
     assert any(line["message"] == "Pleo answered" for line in printed.logs)
     assert all(line["service"] == SERVICE for line in printed.logs)
+
+
+def test_with_tracing_on_the_runs_calls_to_pleo_and_dynamodb_are_subsegments(
+    worlds: list[EngineWorld], emulator: RunningEmulator
+) -> None:
+    env = {
+        **worlds[0].env,
+        "TRACING_ENABLED": "true",
+        "XRAY_CAPTURE": "1",  # tests.support.run_handler keeps what would go to the daemon
+        "LAMBDA_TASK_ROOT": str(ROOT / "functions" / "sync_worker"),
+        "_X_AMZN_TRACE_ID": "Root=1-674e1f00-00000000000000000000abcd;Parent=53995c3f42cd8ad8;"
+        "Sampled=1",
+        "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR",
+    }
+
+    _, report = invoke_worker(env, sqs_event([worlds[0].installation_id]))
+
+    traced = report["traced"]
+    assert [doc["name"] for doc in traced if doc["name"] == "## handler"] == ["## handler"]
+    pleo_calls = [
+        doc
+        for doc in traced
+        if doc.get("namespace") == "remote"
+        and str(doc.get("http", {}).get("request", {}).get("url", "")).startswith(emulator.url)
+    ]
+    assert pleo_calls, [doc["name"] for doc in traced]
+    dynamodb_calls = [
+        doc["aws"]["operation"]
+        for doc in traced
+        if doc.get("namespace") == "aws" and doc["name"] == "dynamodb"
+    ]
+    assert "UpdateItem" in dynamodb_calls  # the lease, the budget
+    # No credential in the trace: the emulator's API key never appears.
+    assert "Authorization" not in json.dumps(traced)
