@@ -111,7 +111,9 @@ def test_functions_are_read_with_globals_layers_and_local_references() -> None:
         props, spec = resource["Properties"], specs[name]
         assert spec.handler == props["Handler"]
         assert Path(spec.code_dir) == (ROOT / props["CodeUri"]).resolve()
-        assert [Path(p) for p in spec.layer_dirs] == [(ROOT / "layers" / "shared").resolve()]
+        assert [Path(p) for p in spec.layer_dirs] == [
+            (ROOT / "layers" / name).resolve() for name in ("shared", "tracing")
+        ]
         assert spec.timeout_s == props.get("Timeout", globals_["Timeout"])
         assert spec.memory_mb == props.get("MemorySize", globals_["MemorySize"])
         assert set(globals_["Environment"]["Variables"]) <= set(spec.environment)
