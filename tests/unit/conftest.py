@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import socket
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
 
 class NetworkBlockedError(RuntimeError):
@@ -43,3 +44,21 @@ def recorded_metrics() -> Callable[[], dict[MetricKey, list[float]]]:
         }
 
     return take
+
+
+@pytest.fixture
+def logged() -> Iterator[io.StringIO]:
+    """Every line the package's logger prints during the test, as JSON text with all its keys
+    (caplog only shows the message), at DEBUG."""
+    from pleo_connector.observability import logger
+
+    handler = logger.registered_handler
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    level = logger.log_level
+    logger.setLevel("DEBUG")
+    try:
+        yield buffer
+    finally:
+        handler.setStream(previous)
+        logger.setLevel(level)

@@ -42,15 +42,16 @@ KIND_OF_ROWS = {
 
 
 @pytest.fixture
-def worlds(
+def installed(
     aws_local_env: dict[str, str],
     dynamodb_local: Service,
     local_resources: LocalResources,
     emulator: RunningEmulator,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> list[EngineWorld]:
-    """Two API-key installations of two companies, each with a snapshot of its own."""
+) -> list[tuple[EngineWorld, str]]:
+    """Two API-key installations of two companies, each with a snapshot of its own, and their
+    API keys."""
     env = worker_env(
         aws_local_env,
         table_name=local_resources.tables["Table"],
@@ -70,8 +71,13 @@ def worlds(
         api_key = emulator.control.issue_api_key(company_id)
         world = install(env, table, company_id, api_key, tmp_path / f"snapshot-{index}.json")
         world.write_source(snapshot(tags=size, tax_codes=size, vendors=size, accounts=size))
-        made.append(world)
+        made.append((world, api_key))
     return made
+
+
+@pytest.fixture
+def worlds(installed: list[tuple[EngineWorld, str]]) -> list[EngineWorld]:
+    return [world for world, _ in installed]
 
 
 def sqs_event(installation_ids: list[str]) -> dict[str, Any]:
@@ -188,8 +194,9 @@ def test_one_sync_invocation_prints_the_contract_metrics_with_the_runs_values(
 
 
 def test_every_log_line_of_a_run_names_its_installation_and_its_run(
-    worlds: list[EngineWorld],
+    installed: list[tuple[EngineWorld, str]],
 ) -> None:
+    worlds = [world for world, _ in installed]
     ids = [world.installation_id for world in worlds]
 
     printed, _ = invoke_worker(worlds[0].env, sqs_event(ids))
@@ -212,6 +219,9 @@ def test_every_log_line_of_a_run_names_its_installation_and_its_run(
     # Per-request lines are there (DEBUG) and keyed too.
     assert any(line["message"] == "Pleo answered" for line in printed.logs)
     assert all(line["service"] == SERVICE for line in printed.logs)
+    # No credential in any line, even at DEBUG.
+    everything = json.dumps(printed.logs)
+    assert not [api_key for _, api_key in installed if api_key in everything]
 
 
 def test_with_tracing_on_the_runs_calls_to_pleo_and_dynamodb_are_subsegments(
