@@ -74,7 +74,7 @@ install_chromium() {
 for what in "$@"; do
   case "$what" in
     venv) make_venv .venv "$ROOT/requirements-dev.txt" "$ROOT/layers/shared/requirements.txt" \
-      "$ROOT/layers/gnucash/requirements.txt" ;;
+      "$ROOT/layers/gnucash/requirements.txt" "$ROOT/layers/tracing/requirements.txt" ;;
     sam) make_venv .venv-sam "$ROOT/requirements-sam.txt" ;;
     dynamodb) fetch_dynamodb_local ;;
     chromium) install_chromium ;;

@@ -18,7 +18,7 @@ from pleo_connector.composition.roots import (
 from pleo_connector.config import ApiKeyInstallFunctionSettings, load_settings
 from pleo_connector.connect.api_key_install import install_with_api_key
 from pleo_connector.connect.errors import InvalidApiKeyError
-from pleo_connector.observability import logger
+from pleo_connector.observability import observed
 from pleo_connector.web.csrf import csrf_token
 from pleo_connector.web.forms import single_value
 from pleo_connector.web.pages import api_key_page
@@ -92,6 +92,6 @@ def submit() -> Response[str]:
     return parts.site.redirect("/settings", [parts.sessions.cookie(new_session)])
 
 
-@logger.inject_lambda_context(clear_state=True)
+@observed
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -17,7 +17,7 @@ from pleo_connector.composition.roots import (
 )
 from pleo_connector.config import DisconnectFunctionSettings, load_settings
 from pleo_connector.connect.disconnect import disconnect
-from pleo_connector.observability import logger
+from pleo_connector.observability import observed
 from pleo_connector.web.pages import disconnected_page
 
 if TYPE_CHECKING:
@@ -48,6 +48,6 @@ def disconnect_installation() -> Response[str]:
     return disconnected_page(site=function.web.site, cookies=[function.web.sessions.clear_cookie()])
 
 
-@logger.inject_lambda_context(clear_state=True)
+@observed
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

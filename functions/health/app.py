@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
-from pleo_connector.observability import logger
+from pleo_connector.observability import observed
 from pleo_connector.web.responses import json_response
 
 if TYPE_CHECKING:
@@ -27,6 +27,6 @@ def _not_found(error: Exception) -> Response[str]:
 app.not_found(_not_found)  # by call: Powertools' decorators are untyped
 
 
-@logger.inject_lambda_context(clear_state=True)
+@observed
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -18,7 +18,7 @@ from pleo_connector.connect.oauth_install import (
     idempotency_key,
     start_oauth_install,
 )
-from pleo_connector.observability import logger
+from pleo_connector.observability import observed
 from pleo_connector.vocabulary import InstallationStatus
 
 if TYPE_CHECKING:
@@ -82,6 +82,6 @@ def callback() -> Response[str]:
     return oauth_done_page(site=web.site, cookies=set_cookies)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@observed
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -26,7 +26,7 @@ from pleo_connector.connect.settings import (
     sync_activity,
 )
 from pleo_connector.installation_config import SyncChoices
-from pleo_connector.observability import logger
+from pleo_connector.observability import observed
 from pleo_connector.vocabulary import InstallationStatus, LocalError
 from pleo_connector.web.csrf import csrf_token
 from pleo_connector.web.forms import FormError, form_fields, parse_form, parse_sync_choices
@@ -166,6 +166,6 @@ def sync_now() -> Response[str]:
     return function.web.site.redirect("/settings")
 
 
-@logger.inject_lambda_context(clear_state=True)
+@observed
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

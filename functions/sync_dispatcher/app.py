@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pleo_connector.composition.roots import build_dispatcher
 from pleo_connector.config import DispatcherFunctionSettings, load_settings
-from pleo_connector.observability import logger
+from pleo_connector.observability import logger, observed
 from pleo_connector.sync.dispatcher import DispatchDeps, dispatch
 
 if TYPE_CHECKING:
@@ -21,7 +21,7 @@ def deps() -> DispatchDeps:
     return build_dispatcher(load_settings(DispatcherFunctionSettings))
 
 
-@logger.inject_lambda_context(clear_state=True)
+@observed
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     done = dispatch(deps())
     counts = {

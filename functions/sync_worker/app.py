@@ -16,8 +16,8 @@ from aws_lambda_powertools.utilities.batch import (
 from pleo_connector.aio import run
 from pleo_connector.composition.roots import build_worker
 from pleo_connector.config import WorkerFunctionSettings, load_settings
-from pleo_connector.observability import logger
-from pleo_connector.sync.worker import SyncDeps, lambda_deadline, run_sync
+from pleo_connector.observability import logger, observed
+from pleo_connector.sync.worker import SyncDeps, lambda_deadline, new_run_id, run_sync
 from pleo_connector.sync_queue import SyncRequest
 
 if TYPE_CHECKING:
@@ -34,18 +34,22 @@ def deps() -> SyncDeps:
 
 
 def sync_one(record: SQSRecord, lambda_context: LambdaContext) -> str:
+    """One message: every log line of its run carries the installation and a run id of its own,
+    and none of its keys outlive it (the next record of the batch starts clean)."""
     request = SyncRequest.model_validate_json(record.body)
-    logger.append_keys(installation_id=request.installation_id, reason=str(request.reason))
-    worker = deps()
-    deadline = lambda_deadline(
-        lambda_context.get_remaining_time_in_millis(), worker.deadline_margin_s
-    )
-    outcome = run(run_sync(worker, request, deadline=deadline))
-    logger.info("sync request done", extra={"outcome": str(outcome)})
+    with logger.append_context_keys(
+        installation_id=request.installation_id, run_id=new_run_id(), reason=str(request.reason)
+    ):
+        worker = deps()
+        deadline = lambda_deadline(
+            lambda_context.get_remaining_time_in_millis(), worker.deadline_margin_s
+        )
+        outcome = run(run_sync(worker, request, deadline=deadline))
+        logger.info("sync request done", extra={"outcome": str(outcome)})
     return str(outcome)
 
 
-@logger.inject_lambda_context(clear_state=True)
+@observed
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(
         event=event, record_handler=sync_one, processor=processor, context=context

@@ -111,7 +111,7 @@ def test_functions_are_read_with_globals_layers_and_local_references() -> None:
         props, spec = resource["Properties"], specs[name]
         assert spec.handler == props["Handler"]
         assert Path(spec.code_dir) == (ROOT / props["CodeUri"]).resolve()
-        layers = [(ROOT / "layers" / "shared").resolve()]
+        layers = [(ROOT / "layers" / name).resolve() for name in ("shared", "tracing")]
         if name == "SyncWorkerFunction":  # the one function that reads sources
             layers.append((ROOT / "layers" / "gnucash").resolve())
         assert [Path(p) for p in spec.layer_dirs] == layers

@@ -27,6 +27,8 @@ LEVELS: Mapping[str, int] = {
     "vocabulary": 0,
     "config": 0,
     "observability": 0,
+    "metrics": 0,
+    "tracing": 0,
     "aws": 0,
     "aio": 0,
     "installation_config": 1,

@@ -195,7 +195,29 @@ def check_layer(template: Template) -> None:
     architectures = template["Globals"]["Function"]["Architectures"]
     assert [layer["Metadata"]["BuildArchitecture"]] == architectures
     assert layer["Properties"]["CompatibleArchitectures"] == architectures
-    assert template["Globals"]["Function"]["Layers"] == [{"Ref": "SharedLayer"}]
+    assert template["Globals"]["Function"]["Layers"] == [
+        {"Ref": "SharedLayer"},
+        {"Ref": "TracingLayer"},
+    ]
+
+
+def check_tracing_layer(template: Template) -> None:
+    """The X-Ray SDK ships in a layer of its own, built without its dependencies (botocore is
+    the runtime's), and the functions are told whether tracing is on."""
+    layer = template["Resources"]["TracingLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    architectures = template["Globals"]["Function"]["Architectures"]
+    assert [layer["Metadata"]["BuildArchitecture"]] == architectures
+    assert layer["Properties"]["CompatibleArchitectures"] == architectures
+    makefile_path = Path(TEMPLATE).parent / layer["Properties"]["ContentUri"] / "Makefile"
+    makefile = makefile_path.read_text(encoding="utf-8")
+    assert "--no-deps" in makefile
+    assert "manylinux2014_aarch64" in makefile
+    assert architectures == ["arm64"]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    condition, when_true, when_false = variables["TRACING_ENABLED"]["Fn::If"]
+    assert (when_true, when_false) == ("true", "false")
+    assert condition == template["Globals"]["Function"]["Tracing"]["Fn::If"][0]
 
 
 def check_gnucash_layer(template: Template) -> None:
@@ -430,6 +452,7 @@ CHECKS: list[Callable[[Template], None]] = [
     check_tracing_parameter,
     check_layer,
     check_gnucash_layer,
+    check_tracing_layer,
     check_routes,
     check_worker_queue,
     check_schedule,
@@ -566,6 +589,18 @@ MUTATIONS: list[tuple[str, Callable[[Template], object], Callable[[Template], No
         "GnuCash layer not on the worker",
         lambda t: _properties(t, WORKER).pop("Layers"),
         check_gnucash_layer,
+    ),
+    (
+        "tracing layer with botocore",
+        lambda t: t["Resources"]["TracingLayer"]["Metadata"].update(BuildMethod="python3.13"),
+        check_tracing_layer,
+    ),
+    (
+        "functions not told of tracing",
+        lambda t: t["Globals"]["Function"]["Environment"]["Variables"].update(
+            TRACING_ENABLED="false"
+        ),
+        check_tracing_layer,
     ),
     (
         "a route missing",

@@ -23,6 +23,13 @@ class _FromEnvironment(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
+class ObservabilitySettings(_FromEnvironment):
+    """What every handler's wrapper reads: whether X-Ray tracing is on (the stack's
+    `EnableTracing`), so that the X-Ray SDK is imported only then."""
+
+    tracing_enabled: bool = Field(alias="TRACING_ENABLED", default=False)
+
+
 class StoreSettings(_FromEnvironment):
     """Where installations, credentials and OAuth state live."""
 

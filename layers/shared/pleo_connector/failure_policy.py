@@ -28,6 +28,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from pleo_connector import metrics
 from pleo_connector.adapters.base import SourceError
 from pleo_connector.config import DEFAULT_MAX_SOURCE_FAILURES
 from pleo_connector.crypto import CredentialDecryptError, CredentialError, CryptoError
@@ -140,6 +141,7 @@ def handle_failure(
     action = decide(kind, context)
     if action is FailureAction.MARK_AUTH_FAILURE:
         installations.mark_auth_failure(installation_id, status=MARKED_STATUS)
+        metrics.installation_stopped()
     elif action is FailureAction.CLEAN_UP:
         installations.delete_all(installation_id)
     elif action is FailureAction.COUNT_SOURCE_FAILURE:
@@ -169,6 +171,7 @@ async def deactivate_after_source_failures(
     record = installations.update_status(
         installation_id, InstallationStatus.INACTIVE, local_error=LocalError.SOURCE_FAILING
     )
+    metrics.installation_stopped()
     logger.warning(
         "installation deactivated after repeated source failures",
         extra={"installation_id": installation_id, "failures": record.failure_count},

@@ -3,7 +3,6 @@ installation to sync, with the reason it was asked for."""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -14,14 +13,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from pleo_connector.errors import ConnectorError
+from pleo_connector.observability import logger
 from pleo_connector.vocabulary import SyncReason
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from mypy_boto3_sqs import SQSClient
-
-logger = logging.getLogger(__name__)
 
 SQS_BATCH_LIMIT = 10
 # Batches in flight at once: a SendMessageBatch takes ~20 ms, so 10,000 requests (1,000 batches)
@@ -159,7 +157,7 @@ def _send_batch(client: SQSClient, queue_url: str, batch: list[SyncRequest]) -> 
                 ],
             )
         except aws_errors() as error:  # botocore has retried already
-            logger.warning("sync messages not sent: %s", type(error).__name__)
+            logger.warning("sync messages not sent", extra={"error_type": type(error).__name__})
             return _BatchOutcome(sent, [r.installation_id for r in pending.values()], True)
         failed = {int(entry["Id"]): entry for entry in response.get("Failed", [])}
         sent += len(pending) - len(failed)
@@ -167,7 +165,10 @@ def _send_batch(client: SQSClient, queue_url: str, batch: list[SyncRequest]) -> 
         refused = [pending[i].installation_id for i, e in failed.items() if e.get("SenderFault")]
         if failed:
             codes = sorted({entry.get("Code", "unknown") for entry in failed.values()})
-            logger.warning("%d of %d sync messages refused: %s", len(failed), len(pending), codes)
+            logger.warning(
+                "sync messages refused",
+                extra={"refused": len(failed), "sent_in_batch": len(pending), "codes": codes},
+            )
         if not retry or attempt == ENTRY_ATTEMPTS:
             return _BatchOutcome(sent, refused + [r.installation_id for r in retry.values()])
         pending = retry

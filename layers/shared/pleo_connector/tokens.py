@@ -23,7 +23,6 @@ as GrantRevokedError for the failure policy (mark the installation, stop schedul
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import time
 import uuid
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from pleo_connector.crypto import CredentialCipher, CredentialDecryptError, CredentialError
 from pleo_connector.errors import ConfigurationError, ConnectorError
+from pleo_connector.observability import logger
 from pleo_connector.pleo.errors import InvalidGrantError
 from pleo_connector.store.errors import WriteConflictError
 from pleo_connector.vocabulary import AuthMethod
@@ -52,8 +52,6 @@ __all__ = [
     "TokenStore",
     "WrongCredentialKindError",
 ]
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_REFRESH_TIMEOUT_S = 10.0
 DEFAULT_LEASE_MARGIN_S = 5.0

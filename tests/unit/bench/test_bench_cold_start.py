@@ -105,8 +105,9 @@ def test_each_function_is_measured_with_its_own_layers_and_the_gnucash_reader_ap
     }
 
     worker = found["SyncWorkerFunction"]
-    assert worker.paths[1:3] == [
+    assert worker.paths[1:4] == [
         str(build / "SharedLayer" / "python"),
+        str(build / "TracingLayer" / "python"),
         str(build / "GnuCashLayer" / "python"),
     ]
     assert str(build / "GnuCashLayer" / "python") not in found["SettingsFunction"].paths

@@ -3,7 +3,7 @@ and an installation create whose outcome is unknown (read back, never sent twice
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -29,6 +29,11 @@ from tests.unit.connect.fakes import (
     FakeTokens,
     installation,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.unit.conftest import MetricKey
 
 pytestmark = pytest.mark.unit
 
@@ -134,3 +139,28 @@ def test_an_unconfirmed_create_that_pleo_did_not_make_asks_to_try_again() -> Non
     assert raised.value.http_status == 502
     assert "try again" in raised.value.user_message
     assert (api.creates, api.gets) == (1, 2)
+
+
+# Installs by outcome ---------------------------------------------------------------------------
+
+
+def test_each_api_key_install_is_counted_by_its_outcome(
+    recorded_metrics: Callable[[], dict[MetricKey, list[float]]],
+) -> None:
+    install(UnconfirmedCreate(exists_after_create=True))
+    with pytest.raises(PleoUnavailableError):  # a 502: Pleo's problem, not the user's
+        install(UnconfirmedCreate(exists_after_create=False))
+    deps = ApiKeyInstallDeps(
+        pleo=ApiKeyClients(UnconfirmedCreate(exists_after_create=True)),
+        tokens=FakeTokens(),
+        installations=FakeInstallations(),
+        sync_queue=FakeQueue(),
+    )
+    with pytest.raises(InvalidApiKeyError):
+        run(install_with_api_key(deps, "short-key"))
+
+    assert recorded_metrics() == {
+        ("Installs", (("Method", "api_key"), ("Outcome", "installed"))): [1],
+        ("Installs", (("Method", "api_key"), ("Outcome", "failed"))): [1],
+        ("Installs", (("Method", "api_key"), ("Outcome", "refused"))): [1],
+    }

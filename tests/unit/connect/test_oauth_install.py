@@ -5,6 +5,8 @@ Callbacks carry `iss` unless a test says otherwise: PLEO_REQUIRE_ISS is on by de
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from pleo_connector.aio import run
@@ -13,6 +15,7 @@ from pleo_connector.connect.errors import (
     BadCallbackError,
     GrantExchangeError,
     IssuerMismatchError,
+    PleoUnavailableError,
     StateRejectedError,
 )
 from pleo_connector.connect.oauth_install import (
@@ -22,7 +25,7 @@ from pleo_connector.connect.oauth_install import (
     complete_oauth_install,
     idempotency_key,
 )
-from pleo_connector.pleo.errors import InvalidGrantError
+from pleo_connector.pleo.errors import APITimeoutError, InvalidGrantError
 from pleo_connector.vocabulary import InstallationStatus
 from tests.unit.connect.fakes import (
     ISSUER,
@@ -36,6 +39,11 @@ from tests.unit.connect.fakes import (
     installation,
     oauth_deps,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.unit.conftest import MetricKey
 
 pytestmark = pytest.mark.unit
 
@@ -241,3 +249,22 @@ def test_without_configuration_an_authorized_installation_starts_its_first_sync(
     assert outcome.status == InstallationStatus.PENDING_INTEGRATION
     (request,) = queue.sent
     assert request.activate_on_success is True
+
+
+def test_each_oauth_callback_is_counted_by_its_outcome(
+    recorded_metrics: Callable[[], dict[MetricKey, list[float]]],
+) -> None:
+    deps, *_ = setup()
+    run(complete_oauth_install(deps, CallbackParams.parse(CODE_CALLBACK), []))
+    refused, *_ = setup(binding=False)
+    with pytest.raises(StateRejectedError):
+        run(complete_oauth_install(refused, CallbackParams.parse(CODE_CALLBACK), []))
+    failing, *_ = setup(exchange_error=APITimeoutError("token endpoint: no response in time"))
+    with pytest.raises(PleoUnavailableError):
+        run(complete_oauth_install(failing, CallbackParams.parse(CODE_CALLBACK), []))
+
+    assert recorded_metrics() == {
+        ("Installs", (("Method", "oauth"), ("Outcome", "installed"))): [1],
+        ("Installs", (("Method", "oauth"), ("Outcome", "refused"))): [1],
+        ("Installs", (("Method", "oauth"), ("Outcome", "failed"))): [1],
+    }

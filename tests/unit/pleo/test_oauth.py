@@ -6,6 +6,7 @@ import base64
 import hashlib
 import logging
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -25,6 +26,9 @@ from pleo_connector.pleo.oauth import (
     build_authorize_url,
 )
 from tests.unit.pleo.conftest import Recorder
+
+if TYPE_CHECKING:
+    import io
 
 pytestmark = [pytest.mark.unit, pytest.mark.anyio]
 
@@ -284,7 +288,9 @@ async def test_connection_failure_raises_connection_error() -> None:
         await oauth(recorder).refresh(REFRESH)
 
 
-async def test_no_secret_in_oauth_errors_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+async def test_no_secret_in_oauth_errors_or_logs(
+    caplog: pytest.LogCaptureFixture, logged: io.StringIO
+) -> None:
     """Even when the server echoes the request's secrets back, none reaches a message or log."""
     exchange_echo = f"bad code {CODE} verifier {VERIFIER} client {CLIENT_SECRET}"
     refresh_echo = f"bad token {REFRESH} client {CLIENT_SECRET}"
@@ -305,7 +311,8 @@ async def test_no_secret_in_oauth_errors_or_logs(caplog: pytest.LogCaptureFixtur
             await call
         messages.append(str(caught.value) + repr(caught.value) + str(caught.value.description))
 
-    captured = caplog.text + "".join(messages)
+    captured = caplog.text + logged.getvalue() + "".join(messages)
+    assert '"grant":"refresh_token"' in logged.getvalue().replace(" ", "")
     assert "[redacted]" in captured
     for secret in (CODE, VERIFIER, CLIENT_SECRET, REFRESH):
         assert secret not in captured

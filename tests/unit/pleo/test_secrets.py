@@ -14,6 +14,7 @@ from pleo_connector.pleo.auth import ApiKeyAuth, BearerAuth
 from tests.unit.pleo.conftest import API_KEY, FakeClock, PinnedJitter, Recorder
 
 if TYPE_CHECKING:
+    import io
     from collections.abc import Callable
 
     from pleo_connector.pleo.client import PleoClient
@@ -53,6 +54,7 @@ def echo_credentials(status: int) -> Callable[[httpx.Request], httpx.Response]:
 async def test_credentials_stay_out_of_errors_and_logs(
     make_client: Callable[..., PleoClient],
     caplog: pytest.LogCaptureFixture,
+    logged: io.StringIO,
     auth: BearerAuth | ApiKeyAuth,
     secrets: list[str],
     status: int,
@@ -64,15 +66,19 @@ async def test_credentials_stay_out_of_errors_and_logs(
         with pytest.raises(errors.APIStatusError) as caught:
             await pleo.vendors.get("v-1")
 
-    text = f"{caught.value} {caught.value!r} {caplog.text} {auth!r}"
+    text = f"{caught.value} {caught.value!r} {caplog.text} {logged.getvalue()} {auth!r}"
     assert "req-9" in str(caught.value)
+    assert '"request_id":"req-9"' in logged.getvalue().replace(" ", "")  # the keys are there
     assert recorder.requests[0].headers["Authorization"].endswith(secrets[-1])  # it was sent
     for secret in secrets:
         assert secret not in text
 
 
 async def test_deadline_error_after_echoed_credential_stays_clean(
-    make_client: Callable[..., PleoClient], clock: FakeClock, caplog: pytest.LogCaptureFixture
+    make_client: Callable[..., PleoClient],
+    clock: FakeClock,
+    caplog: pytest.LogCaptureFixture,
+    logged: io.StringIO,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     recorder = Recorder(handler=echo_credentials(503))
@@ -83,11 +89,14 @@ async def test_deadline_error_after_echoed_credential_stays_clean(
         with pytest.raises(errors.DeadlineExceededError) as caught:
             await pleo.vendors.get("v-1")
 
-    assert ACCESS_TOKEN not in f"{caught.value} {caplog.text}"
+    assert "Pleo answered" in logged.getvalue()
+    assert ACCESS_TOKEN not in f"{caught.value} {caplog.text} {logged.getvalue()}"
 
 
 async def test_connection_errors_name_no_credential(
-    make_client: Callable[..., PleoClient], caplog: pytest.LogCaptureFixture
+    make_client: Callable[..., PleoClient],
+    caplog: pytest.LogCaptureFixture,
+    logged: io.StringIO,
 ) -> None:
     caplog.set_level(logging.DEBUG)
     recorder = Recorder([httpx.ConnectError("connection refused")])
@@ -98,7 +107,11 @@ async def test_connection_errors_name_no_credential(
         with pytest.raises(errors.APIConnectionError) as caught:
             await pleo.installations.get()
 
-    assert ACCESS_TOKEN not in f"{caught.value} {caught.value.__cause__} {caplog.text}"
+    assert "Pleo request failed" in logged.getvalue()
+    assert (
+        ACCESS_TOKEN
+        not in f"{caught.value} {caught.value.__cause__} {caplog.text} {logged.getvalue()}"
+    )
 
 
 async def test_bearer_auth_asks_the_provider_before_each_request(

@@ -42,7 +42,10 @@ from tests.unit.connect.fakes import (
 from tests.unit.sync.fakes import FakeAdapter, ScriptedSteps, configured, creates, done
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pleo_connector.store.installations import InstallationRecord
+    from tests.unit.conftest import MetricKey
 
 pytestmark = pytest.mark.unit
 
@@ -679,3 +682,80 @@ def test_a_reader_without_notices_records_only_the_plans_problems() -> None:
 
     (recorded,) = world.runs.runs
     assert (recorded.problems, recorded.failed, recorded.problems_total) == ((), {}, 0)
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+
+def test_a_first_sync_counts_one_activation_one_sync_and_the_runs_records(
+    recorded_metrics: Callable[[], dict[MetricKey, list[float]]],
+) -> None:
+    world = World(configured(PENDING), PENDING, plans=[creates("DEPT")])
+    world.steps.results = [done({(Kind.TAG_GROUP, Action.CREATE): 1}, requests=3)]
+
+    world.sync(FIRST_SYNC)
+
+    recorded = recorded_metrics()
+    assert recorded[("Activations", ())] == [1]
+    assert recorded[("Syncs", (("Outcome", "activated"),))] == [1]
+    assert recorded[("SyncRecords", (("Action", "create"), ("Kind", "tag_group")))] == [1]
+    assert recorded[("PleoRequests", ())] == [3]
+    assert len(recorded[("SyncRunDuration", ())]) == 1
+
+
+def test_a_scheduled_sync_activates_nothing(
+    recorded_metrics: Callable[[], dict[MetricKey, list[float]]],
+) -> None:
+    World(configured(), plans=[creates("DEPT")]).sync()
+
+    recorded = recorded_metrics()
+    assert ("Activations", ()) not in recorded
+    assert recorded[("Syncs", (("Outcome", "synced"),))] == [1]
+
+
+def test_a_run_that_raises_counts_a_failed_sync_and_its_run(
+    recorded_metrics: Callable[[], dict[MetricKey, list[float]]],
+) -> None:
+    world = World(configured(PENDING), PENDING)
+    world.api.installation = installation(PENDING)
+
+    async def refuse() -> object:
+        raise InternalServerError("down", status_code=503)
+
+    world.api.activate = refuse  # type: ignore[method-assign,assignment]
+
+    with pytest.raises(InternalServerError):
+        world.sync(FIRST_SYNC)
+
+    recorded = recorded_metrics()
+    assert recorded[("Syncs", (("Outcome", "failed"),))] == [1]
+    assert ("Activations", ()) not in recorded
+    assert len(recorded[("SyncRunDuration", ())]) == 1
+
+
+def test_going_inactive_counts_one_stopped_installation(
+    recorded_metrics: Callable[[], dict[MetricKey, list[float]]],
+) -> None:
+    fifth = World(
+        configured(local_error=LocalError.SOURCE_FAILING, failure_count=4),
+        adapter=FakeAdapter(open_error=SourceError("unreadable")),
+    )
+    fourth = World(
+        configured(local_error=LocalError.SOURCE_FAILING, failure_count=3),
+        adapter=FakeAdapter(open_error=SourceError("unreadable")),
+    )
+
+    assert fourth.sync() == SyncOutcome.SOURCE_FAILED
+    assert ("InstallationsStopped", ()) not in recorded_metrics()
+    assert fifth.sync() == SyncOutcome.DEACTIVATED
+    assert recorded_metrics()[("InstallationsStopped", ())] == [1]
+
+
+def test_a_stop_seen_in_pleo_counts_one_stopped_installation(
+    recorded_metrics: Callable[[], dict[MetricKey, list[float]]],
+) -> None:
+    World(configured(), INACTIVE).sync()
+
+    recorded = recorded_metrics()
+    assert recorded[("InstallationsStopped", ())] == [1]
+    assert recorded[("Syncs", (("Outcome", "skipped"),))] == [1]

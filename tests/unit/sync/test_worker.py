@@ -3,6 +3,8 @@ it off the schedule, without a retry."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from pleo_connector.aio import run
@@ -26,6 +28,11 @@ from tests.unit.connect.fakes import (
     record,
     sync_deps,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.unit.conftest import MetricKey
 
 pytestmark = pytest.mark.unit
 
@@ -52,3 +59,17 @@ def test_an_unusable_credential_marks_the_installation_and_unschedules_it(
         LocalError.AUTH_ERROR,
     )
     assert not stored.schedulable
+
+
+def test_a_dead_credential_counts_one_stopped_installation(
+    recorded_metrics: Callable[[], dict[MetricKey, list[float]]],
+) -> None:
+    installations = FakeInstallations(record(InstallationStatus.ACTIVATED, AuthMethod.OAUTH))
+    pleo = FakePleoClients(FakeInstallationsApi(installation()), GrantRevokedError("revoked"))
+    request = SyncRequest(installation_id=INSTALLATION, reason=SyncReason.SCHEDULED)
+
+    run(run_sync(sync_deps(installations, pleo), request))
+
+    recorded = recorded_metrics()
+    assert recorded[("InstallationsStopped", ())] == [1]
+    assert recorded[("Syncs", (("Outcome", "auth_failed"),))] == [1]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pleo_connector import metrics
 from pleo_connector.connect.errors import (
     InvalidApiKeyError,
     KeyForAnotherInstallationError,
@@ -82,6 +83,7 @@ async def _find_or_create_installation(pleo: PleoApi) -> Installation:
         ) from None
 
 
+@metrics.counted_install(metrics.InstallMethod.API_KEY)
 async def install_with_api_key(
     deps: ApiKeyInstallDeps, api_key: str | None, *, replacing_installation_id: str | None = None
 ) -> ApiKeyInstallOutcome:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
+from pleo_connector import metrics
 from pleo_connector.connect.errors import (
     AuthorizationDeniedError,
     BadCallbackError,
@@ -157,6 +158,7 @@ def idempotency_key(params: CallbackParams, cookies: Iterable[str] | None) -> st
     return digest.hexdigest()
 
 
+@metrics.counted_install(metrics.InstallMethod.OAUTH)
 async def complete_oauth_install(
     deps: OAuthInstallDeps, params: CallbackParams, cookies: Iterable[str] | None
 ) -> OAuthInstallOutcome:

@@ -12,7 +12,6 @@ import asyncio
 import base64
 import hashlib
 import json
-import logging
 import secrets
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -21,6 +20,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from pleo_connector.observability import logger
 from pleo_connector.pleo.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -31,8 +31,6 @@ from pleo_connector.pleo.errors import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-
-logger = logging.getLogger("pleo_connector.pleo.oauth")
 
 AUTHORIZE_PATH = "/oauth/authorize"
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
@@ -203,14 +201,18 @@ class OAuthClient:
             async with asyncio.timeout(self._timeout):
                 response = await self._http.send(request, auth=self._basic)
         except (httpx.TimeoutException, TimeoutError) as exc:
-            logger.warning("token request (%s) timed out", grant)
+            logger.warning("token request timed out", extra={"grant": grant})
             raise APITimeoutError("token endpoint: no response in time", operation=grant) from exc
         except httpx.TransportError as exc:
-            logger.warning("token request (%s) failed: %s", grant, type(exc).__name__)
+            logger.warning(
+                "token request failed", extra={"grant": grant, "error_type": type(exc).__name__}
+            )
             raise APIConnectionError(
                 f"token endpoint: connection failed ({type(exc).__name__})", operation=grant
             ) from exc
-        logger.info("token request (%s) -> %d", grant, response.status_code)
+        logger.info(
+            "token request answered", extra={"grant": grant, "status": response.status_code}
+        )
         hidden = (*secret_values, self._client_secret)
         if response.status_code != 200:
             raise _error_of(response, hidden)

@@ -12,21 +12,20 @@ rather than two round trips per request; `DynamoDBTokenBucket` says how, and wha
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pleo_connector import metrics
+from pleo_connector.observability import logger
 from pleo_connector.pleo.errors import DeadlineExceededError
 from pleo_connector.store.dynamodb import DynamoTable, get_int, get_n, n
 from pleo_connector.store.errors import WriteConflictError
 
 if TYPE_CHECKING:
     from pleo_connector.pleo.retry import Clock, Deadline
-
-logger = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -162,7 +161,8 @@ class InProcessTokenBucket(_BucketSettings):
     async def on_rate_limited(self) -> None:
         self._state.lower(self.rate_per_min, self.recovery_s, self.min_rate_per_min, self._clock())
         logger.warning(
-            "Pleo rate limit hit: request budget lowered to %.0f/min", self._state.lowered_rate
+            "Pleo rate limit hit: request budget lowered",
+            extra={"rate_per_min": round(self._state.lowered_rate or 0.0)},
         )
 
 
@@ -347,7 +347,8 @@ class DynamoDBTokenBucket(_BucketSettings):
                 continue
             self._view = _SharedView.of(item)
             logger.warning(
-                "Pleo rate limit hit: shared request budget lowered to %.0f/min", lowered
+                "Pleo rate limit hit: shared request budget lowered",
+                extra={"rate_per_min": round(lowered)},
             )
             return
         logger.warning("Pleo rate limit hit: the shared budget kept changing; not lowered")
@@ -398,6 +399,7 @@ class DynamoDBTokenBucket(_BucketSettings):
 
     def _take(self, view: _SharedView, now: float, cost: float) -> dict[str, Any]:
         """Reserve `cost` seconds of the schedule; the item afterwards."""
+        metrics.budget_call()
         values: dict[str, Any] = {":now": _num(now), ":one": n(1), ":rv": n(view.rate_version)}
         if view.full_at is not None and view.full_at >= now:
             values[":cost"] = _num(cost)
@@ -424,6 +426,7 @@ class DynamoDBTokenBucket(_BucketSettings):
         self, view: _SharedView, now: float, lowered: float, full_at: float
     ) -> dict[str, Any]:
         """Store the lowered rate and the emptied bucket if nobody wrote since `view`."""
+        metrics.budget_call()
         values: dict[str, Any] = {
             ":full": _num(full_at),
             ":lowered": _num(lowered),

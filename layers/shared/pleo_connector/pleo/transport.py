@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import string
 import time
 import unicodedata
@@ -23,6 +22,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from pleo_connector.observability import logger
 from pleo_connector.pleo.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
     from pleo_connector.pleo.auth import PleoAuth
     from pleo_connector.pleo.ratelimit import RateBudget, Sleep
 
-logger = logging.getLogger("pleo_connector.pleo")
 
 JSON_CONTENT_TYPE = "application/json;charset=UTF-8"
 USER_AGENT = "pleo-connector/0.1"
@@ -194,7 +193,14 @@ class Transport:
                     )
                 )
                 logger.warning(
-                    "Pleo %s %s failed: %s (attempt %d)", method, path, type(exc).__name__, attempt
+                    "Pleo request failed",
+                    extra={
+                        "operation": operation,
+                        "method": method,
+                        "path": path,
+                        "error_type": type(exc).__name__,
+                        "attempt": attempt,
+                    },
                 )
                 decision = self.retry.decide(
                     attempt, None, retry_safe=safe, sent=not isinstance(exc, NOT_SENT_ERRORS)
@@ -208,14 +214,18 @@ class Transport:
                 continue
             elapsed_ms = (self._clock() - started) * 1000
             status = response.status_code
-            logger.info(
-                "Pleo %s %s -> %d in %.0f ms (attempt %d, request id %s)",
-                method,
-                path,
-                status,
-                elapsed_ms,
-                attempt,
-                request_id_of(response) or "-",
+            # Debug: one line per request is most of a sync's log volume at INFO.
+            logger.debug(
+                "Pleo answered",
+                extra={
+                    "operation": operation,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "elapsed_ms": round(elapsed_ms),
+                    "attempt": attempt,
+                    "request_id": request_id_of(response),
+                },
             )
             if status in expect:
                 return response
@@ -413,7 +423,10 @@ class Transport:
                 f"past the deadline ({redact_secrets(str(cause), self.auth.secret_values())})"
             )
             raise DeadlineExceededError(message) from cause
-        logger.info("Pleo %s: retrying in %.2f s (attempt %d failed)", operation, delay, attempt)
+        logger.info(
+            "Pleo request retried",
+            extra={"operation": operation, "delay_s": round(delay, 2), "attempt": attempt},
+        )
         await self._sleep(delay)
 
 
@@ -487,8 +500,8 @@ async def read_by_offset[ModelT: BaseModel](
                 page = await pending
                 if not _continues(previous, page, offset, size, total):
                     logger.warning(
-                        "%s: the list changed while it was read by offset; going on by cursor",
-                        operation,
+                        "the list changed while it was read by offset; going on by cursor",
+                        extra={"operation": operation},
                     )
                     break
                 for item in page.data:
@@ -526,7 +539,10 @@ def _continues[ModelT: BaseModel](
 
 def _outcome_unknown(failure: PleoError, operation: str) -> OutcomeUnknownError:
     """An unsafe request's failure after it may have reached Pleo; `failure` is already redacted."""
-    logger.warning("Pleo %s: outcome unknown, not sent again (%s)", operation, failure)
+    logger.warning(
+        "Pleo request outcome unknown; not sent again",
+        extra={"operation": operation, "error": str(failure)},
+    )
     return OutcomeUnknownError(
         f"{failure} (outcome unknown: not sent again, as Pleo may have applied it)",
         operation=operation,

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from pleo_connector import metrics
 from pleo_connector.adapters.base import SourceError, reader_notices
 from pleo_connector.config import DEFAULT_MAX_SOURCE_FAILURES
 from pleo_connector.crypto import CredentialDecryptError
@@ -441,6 +442,7 @@ class _Run:
         never_activated = self.started.status != InstallationStatus.ACTIVATED
         if never_activated and (self.request.activate_on_success or pending):
             status = (await pleo.installations.activate()).known_status()
+            metrics.activated()
             outcome = SyncOutcome.ACTIVATED
             logger.info("installation activated after its first sync")
         elif pending:
@@ -464,6 +466,8 @@ class _Run:
     ) -> SyncOutcome:
         """Pleo shows the installation stopped: say so here too, and sync nothing."""
         known = error_code if isinstance(error_code, InstallationErrorCode) else None
+        if self.record.status not in _PLEO_STOPPED:
+            metrics.installation_stopped()
         self.record = self.deps.installations.update_status(
             self.installation_id, status, error_code=known, local_error=self.record.local_error
         )
@@ -480,7 +484,9 @@ class _Run:
         """Record the run, then release the lease. `quiet`: the run is failing already, so a
         failure here is logged, never raised over the first one."""
         try:
-            self.deps.runs.record(self._summary(started_at, outcome))
+            summary = self._summary(started_at, outcome)
+            metrics.run_counted(summary)
+            self.deps.runs.record(summary)
         except Exception as error:
             if not quiet:
                 raise

@@ -10,8 +10,10 @@ policy says.
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
+from pleo_connector import metrics
 from pleo_connector.observability import logger
 from pleo_connector.sync.engine import (
     SyncDeps,
@@ -25,15 +27,30 @@ if TYPE_CHECKING:
     from pleo_connector.pleo.retry import Deadline
     from pleo_connector.sync_queue import SyncRequest
 
-__all__ = ["SyncDeps", "keep_grant_alive", "lambda_deadline", "run_sync"]
+__all__ = ["SyncDeps", "keep_grant_alive", "lambda_deadline", "new_run_id", "run_sync"]
+
+
+def new_run_id() -> str:
+    """The id that ties together the log lines of one sync request's run."""
+    return uuid.uuid4().hex
 
 
 async def run_sync(
     deps: SyncDeps, request: SyncRequest, *, deadline: Deadline | None = None
 ) -> SyncOutcome:
-    """Sync one installation; returns what happened (for logs and tests). A transient failure
-    raises, so the message comes back and is retried. `deadline`: when the run must stop at a
-    checkpoint (the worker derives it from Lambda's remaining time)."""
+    """Sync one installation; returns what happened (for logs, metrics and tests). A transient
+    failure raises, so the message comes back and is retried. `deadline`: when the run must stop
+    at a checkpoint (the worker derives it from Lambda's remaining time)."""
+    try:
+        outcome = await _run_sync(deps, request, deadline)
+    except BaseException:
+        metrics.sync_done(SyncOutcome.FAILED)
+        raise
+    metrics.sync_done(outcome)
+    return outcome
+
+
+async def _run_sync(deps: SyncDeps, request: SyncRequest, deadline: Deadline | None) -> SyncOutcome:
     record = deps.installations.get(request.installation_id)
     if record is None:
         logger.info("installation gone; nothing to sync")
