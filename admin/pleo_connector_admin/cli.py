@@ -8,6 +8,7 @@ every failure into one `error:` line and an exit code (never a traceback).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -103,8 +104,9 @@ def main(
     err = err or sys.stderr
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:  # argparse has printed its usage message
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse has printed its help or its usage message
         return int(exit_.code or 0)
     from pleo_connector_admin.render import Console, to_json
 
@@ -158,8 +160,17 @@ def explain(error: BaseException) -> tuple[str, int]:
         if isinstance(error, ClientError):
             details = error.response.get("Error", {})
             operation = getattr(error, "operation_name", "AWS")
-            message = f"{operation} failed: {details.get('Code')}: {details.get('Message')}"
-            return message, EXIT_FAILED
+            said = _one_line(str(details.get("Message") or ""))
+            message = f"{operation} failed: {details.get('Code')}"
+            return (f"{message}: {said}" if said else message), EXIT_FAILED
         if isinstance(error, BotoCoreError):
             return f"AWS could not be reached: {type(error).__name__}", EXIT_FAILED
     return f"unexpected {type(error).__name__}: {error}", EXIT_FAILED
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """A service's message as one short line (an HTML error page is not a message)."""
+    if text.lstrip().startswith("<"):
+        return "the service answered with an error page"
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

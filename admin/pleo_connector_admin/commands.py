@@ -434,7 +434,8 @@ def _redrive_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["auto", "move-task", "copy"],
         default="auto",
         help="move-task: SQS's StartMessageMoveTask; copy: receive, send, delete in batches; "
-        "auto (default): the move task where the service has it, else copy",
+        "auto (default): the move task on a stack (copy if SQS refuses the action), copy in the "
+        "local world (moto has no move task)",
     )
     parser.add_argument(
         "--max", type=int, default=0, help="copy at most this many messages (default: all)"
@@ -471,6 +472,9 @@ def redrive(admin: Admin, args: argparse.Namespace, console: Console) -> Report:
             "deliveries: they are not redriven (the next scheduled run does their work)."
         )
     method = args.method
+    if method == "auto" and admin.target.local:
+        # moto (the local SQS) answers StartMessageMoveTask with a 500: it does not implement it.
+        method = "copy"
     if method in ("auto", "move-task"):
         try:
             task = _start_move_task(admin, dlq_url)

@@ -4,7 +4,7 @@ and every secret is replaced by a marker that says what was there.
 What counts as a secret, from the strongest rule to the safety net:
 - binary values (every credential ciphertext is one);
 - everything under a `secrets` key (the sealed connection settings);
-- a value whose name says secret, token, password, key, credential, signature, cookie or verifier;
+- a string whose name says secret, token, password, key, credential, signature, cookie or verifier;
 - the user, password, query and fragment of a URL (where sources carry their tokens);
 - any long string that looks like key material (base64 or hex with mixed character classes).
 Ids (UUIDs, hex run holders) are kept: a support case needs them.
@@ -23,8 +23,8 @@ SECRET_NAME = re.compile(
     r"token|secret|passw|api_?key|credential|signature|cookie|verifier|cipher|private|sealed",
     re.IGNORECASE,
 )
-# Names that match the words above but are bookkeeping, not secrets.
-NOT_SECRET_NAMES = frozenset({"token_kind"})
+# Names that match the words above but hold no secret (the names of the secret fields).
+NOT_SECRET_NAMES = frozenset({"secret_fields"})
 _MATERIAL = re.compile(r"[A-Za-z0-9+/=_-]{32,}")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 _HEX_ID = re.compile(r"[0-9a-f]{32,64}")
@@ -50,11 +50,11 @@ class Redactor:
             return {key: self.value(str(key), inner) for key, inner in value.items()}
         if isinstance(value, list):
             return [self.value(name, inner) for inner in value]
+        if not isinstance(value, str):
+            return value  # a number is a count, a time or a fencing token, never key material
         if name not in NOT_SECRET_NAMES and SECRET_NAME.search(name):
             return self._replace(name)
-        if isinstance(value, str):
-            return self._string(value)
-        return value
+        return self._string(value)
 
     # --- attribute values --------------------------------------------------------------------
 
