@@ -62,6 +62,13 @@ def _target_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=argparse.SUPPRESS if suppress else False,
         help="print JSON for scripts instead of tables",
     )
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="also print the app's own log lines (on stderr)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +119,7 @@ def main(
 
     console = Console(err)
     try:
+        layer_logs_to(err, verbose=args.verbose)
         report = run_command(args, console)
     except KeyboardInterrupt:
         console.done()
@@ -124,6 +132,19 @@ def main(
         return code
     out.write((to_json(report.data) if args.json else report.text) + "\n")
     return EXIT_OK
+
+
+def layer_logs_to(err: TextIO, *, verbose: bool) -> None:
+    """The services log as they do in Lambda (JSON lines, to stdout): here they go to stderr,
+    so stdout holds the report alone, and only warnings unless `--verbose`."""
+    import logging
+
+    from pleo_connector.observability import logger
+
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(err)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 def run_command(args: argparse.Namespace, console: Console) -> Report:
