@@ -38,7 +38,7 @@ chromium:
 lint: venv sam ## ruff, ruff format --check, mypy, cfn-lint, sam validate --lint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/shared/pleo_connector functions local bench contract tests
+	$(VENV)/bin/mypy layers/shared/pleo_connector admin/pleo_connector_admin functions local bench contract tests
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint --template template.yaml
 

@@ -50,6 +50,20 @@ make_venv() {
   ln -sfn "$target" "$ROOT/$link"
 }
 
+# The project itself, editable and without dependencies (the virtualenv has them): this installs
+# the `pleo-connector-admin` console script, whose package (admin/) finds the layer in this clone.
+# The cached virtualenv may be shared by several clones on one machine; the script then runs the
+# clone that bootstrapped last, so each bootstrap checks that it points here and reinstalls if not.
+install_project() {
+  local found
+  found=$(cd / && "$ROOT/.venv/bin/python" -c \
+    'import pleo_connector_admin; print(pleo_connector_admin.ROOT)' 2>/dev/null || true)
+  if [ "$found" = "$ROOT" ] && [ -x "$ROOT/.venv/bin/pleo-connector-admin" ]; then return; fi
+  say "installing pleo-connector-admin from $ROOT"
+  PIP_EXTRA_INDEX_URL="" "$ROOT/.venv/bin/pip" install --quiet --disable-pip-version-check \
+    --no-deps -e "$ROOT" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+}
+
 fetch_dynamodb_local() {
   local dir="$CACHE/dynamodb-local"
   if [ -f "$dir/DynamoDBLocal.jar" ]; then return; fi
@@ -74,7 +88,8 @@ install_chromium() {
 for what in "$@"; do
   case "$what" in
     venv) make_venv .venv "$ROOT/requirements-dev.txt" "$ROOT/layers/shared/requirements.txt" \
-      "$ROOT/layers/gnucash/requirements.txt" "$ROOT/layers/tracing/requirements.txt" ;;
+      "$ROOT/layers/gnucash/requirements.txt" "$ROOT/layers/tracing/requirements.txt"
+      install_project ;;
     sam) make_venv .venv-sam "$ROOT/requirements-sam.txt" ;;
     dynamodb) fetch_dynamodb_local ;;
     chromium) install_chromium ;;

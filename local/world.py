@@ -307,6 +307,10 @@ class World:
             "process_groups": {},
             "urls": {},
             "template": str(config.template),
+            # What the functions' environment was built from, for tools that act as a function
+            # would (`pleo-connector-admin --local`).
+            "env_vars": str(config.env_vars),
+            "adapter": config.adapter,
         }
 
     def _remember(self, service: Service) -> None:

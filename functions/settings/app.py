@@ -118,6 +118,7 @@ def _view(
         sync_queued=activity.queued,
         source_problem=record.failure_reason if source_failing else None,
         source_failures=record.failure_count if source_failing else 0,
+        paused=record.paused,
     )
 
 

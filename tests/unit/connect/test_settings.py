@@ -103,6 +103,21 @@ def test_sync_now_needs_a_configured_installation() -> None:
         )
 
 
+def test_sync_now_of_a_paused_installation_says_it_is_paused_and_queues_nothing() -> None:
+    installations = FakeInstallations(replace(record(ACTIVATED), paused=True))
+    queue = FakeQueue()
+
+    with pytest.raises(SyncRunningError, match="Syncing is paused"):
+        request_sync(
+            settings_deps(
+                installations, FakePleoClients(FakeInstallationsApi(installation())), queue
+            ),
+            INSTALLATION,
+        )
+
+    assert queue.sent == []
+
+
 def _save(installations: FakeInstallations, pleo: FakePleoClients, queue: FakeQueue) -> None:
     connection = PlaceholderConnectionSettings.model_validate(
         {"source_url": "https://erp.example.com", "api_token": "token-12345"}

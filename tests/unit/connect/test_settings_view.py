@@ -94,3 +94,26 @@ def test_a_running_sync_and_a_queued_press_reach_the_page(app: Any) -> None:
     shown = view(app, pressed, FakeRuns(held_by_other=True))
 
     assert (shown.sync_running, shown.sync_queued) == (True, True)
+
+
+def test_a_paused_installation_says_so_and_offers_no_sync(app: Any) -> None:
+    from pleo_connector.web.pages import settings_page
+
+    paused = replace(record(InstallationStatus.ACTIVATED), paused=True)
+
+    shown = view(app, paused)
+    page = str(settings_page(shown).body)
+
+    assert shown.paused
+    assert not shown.can_sync
+    assert "Syncing is paused by the app's provider" in page
+    assert "kept in sync on a schedule" not in page  # not "Active" while paused
+
+
+def test_an_installation_not_paused_says_nothing_of_a_pause(app: Any) -> None:
+    from pleo_connector.web.pages import settings_page
+
+    page = str(settings_page(view(app, record(InstallationStatus.ACTIVATED))).body)
+
+    assert "paused" not in page
+    assert "kept in sync on a schedule" in page

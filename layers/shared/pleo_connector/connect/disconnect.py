@@ -16,6 +16,7 @@ from pleo_connector.vocabulary import InstallationStatus
 
 if TYPE_CHECKING:
     from pleo_connector.ports import InstallationStore, PleoClientFactory, SyncRunStore
+    from pleo_connector.store.installations import InstallationRecord
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -25,14 +26,21 @@ class DisconnectDeps:
     runs: SyncRunStore
 
 
-async def disconnect(deps: DisconnectDeps, installation_id: str) -> None:
+def sync_running(deps: DisconnectDeps, record: InstallationRecord) -> bool:
+    """Whether a sync may be running: Pleo was told PENDING_INTEGRATION, or a run holds the
+    installation's lease."""
+    return record.status == InstallationStatus.PENDING_INTEGRATION or deps.runs.lease_held(
+        record.installation_id
+    )
+
+
+async def disconnect(deps: DisconnectDeps, installation_id: str, *, force: bool = False) -> None:
     """Delete in Pleo, then locally. When Pleo says the installation is gone already, or can no
     longer be told (a dead credential), the local data still goes; a credential that is not this
-    installation's keeps everything (Pleo still has the installation)."""
+    installation's keeps everything (Pleo still has the installation). `force` (the operator's
+    admin tool only, never a page) disconnects even while a sync runs."""
     record = load_installation(deps.installations, installation_id)
-    if record.status == InstallationStatus.PENDING_INTEGRATION or deps.runs.lease_held(
-        installation_id
-    ):
+    if not force and sync_running(deps, record):
         raise SyncRunningError(
             "A sync is running. Disconnect when it has finished, so that no data is lost."
         )

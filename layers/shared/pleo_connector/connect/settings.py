@@ -181,6 +181,8 @@ def request_sync(deps: SettingsDeps, installation_id: str) -> None:
     """ "Sync now": queue a sync of a configured installation, unless one it asked for is queued
     or running (the mark is a conditional write, so two presses at once queue one run)."""
     record = load_installation(deps.installations, installation_id)
+    if record.paused:
+        raise SyncRunningError("Syncing is paused by the app's provider: nothing can sync now.")
     if not record.schedulable:
         raise SyncRunningError(
             "Save the settings first: this connection is not ready to sync."

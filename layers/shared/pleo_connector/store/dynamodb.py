@@ -235,6 +235,35 @@ class DynamoTable:
                 return
             request["ExclusiveStartKey"] = last
 
+    def scan_pages(
+        self,
+        *,
+        filter_expression: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[list[Item]]:
+        """The whole table, one page (the items of it that pass `filter_expression`) at a time:
+        for operator tools that must see every installation, not for a request's hot path. A page
+        reads up to `page_size` items before the filter, so a page may come back empty."""
+        request: dict[str, Any] = {"TableName": self.table_name}
+        if filter_expression:
+            request["FilterExpression"] = filter_expression
+        if values:
+            request["ExpressionAttributeValues"] = dict(values)
+        if names:
+            request["ExpressionAttributeNames"] = dict(names)
+        if page_size:
+            request["Limit"] = page_size
+        while True:
+            with _translated("Scan"):
+                response = self.client.scan(**request)
+            yield list(response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return
+            request["ExclusiveStartKey"] = last
+
     def delete_many(self, keys: Sequence[Key], *, sleep: Any = time.sleep) -> int:
         """Delete `keys` in batches of 25, retrying what DynamoDB leaves unprocessed."""
         return self._batch_write([{"DeleteRequest": {"Key": key}} for key in keys], sleep)

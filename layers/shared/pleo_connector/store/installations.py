@@ -49,7 +49,7 @@ from pleo_connector.vocabulary import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Collection, Iterator
 
 SCHEDULABLE_PARTITION = "SCHEDULABLE"
 
@@ -118,7 +118,7 @@ class InstallationRepository:
         return record
 
     def find_by_company(self, company_id: str) -> InstallationRecord | None:
-        pointer = self._table.get({"pk": s(company_pk(company_id)), "sk": s(COMPANY_POINTER)})
+        pointer = self.company_pointer(company_id)
         if pointer is None:
             return None
         return self.get(need_s(pointer, "installation_id"))
@@ -134,6 +134,30 @@ class InstallationRepository:
             page_size=page_size,
         ):
             yield need_s(item, "schedule_sk")
+
+    def iter_pages(
+        self,
+        statuses: Collection[InstallationStatus] = (),
+        *,
+        page_size: int = 1000,
+    ) -> Iterator[list[InstallationRecord]]:
+        """Every installation (only those in `statuses`, when given), a page of the table at a
+        time, for the admin tool's listings: a scan, so its cost grows with the whole table."""
+        condition = "entity = :installation"
+        values: dict[str, Any] = {":installation": s("installation")}
+        if statuses:
+            names = []
+            for index, status in enumerate(sorted(set(statuses))):
+                names.append(f":status{index}")
+                values[f":status{index}"] = s(status)
+            condition += f" AND #status IN ({', '.join(names)})"
+        for page in self._table.scan_pages(
+            filter_expression=condition,
+            values=values,
+            names={"#status": "status"} if statuses else None,
+            page_size=page_size,
+        ):
+            yield [_record_from_item(item) for item in page if get_s(item, "sk") == META]
 
     # --- writes --------------------------------------------------------------------------------
 
@@ -396,16 +420,25 @@ class InstallationRepository:
             return False
         return True
 
+    def items_of(self, installation_id: str) -> Iterator[Item]:
+        """Every stored item of the installation (META, CRED, LEASE, RUN#..., OWN#...), as
+        stored: ciphertexts included, so only for deleting them or for a redacted export."""
+        return self._table.query(
+            key_condition="pk = :pk",
+            values={":pk": s(installation_pk(installation_id))},
+            consistent=True,
+        )
+
+    def company_pointer(self, company_id: str) -> Item | None:
+        """The company's pointer item, as stored."""
+        return self._table.get({"pk": s(company_pk(company_id)), "sk": s(COMPANY_POINTER)})
+
     def delete_all(self, installation_id: str) -> int:
         """Remove every item of the installation (META, CRED, LEASE, RUN#...) and its company
         pointer. Returns how many items were deleted."""
         keys: list[Key] = []
         company_id: str | None = None
-        for item in self._table.query(
-            key_condition="pk = :pk",
-            values={":pk": s(installation_pk(installation_id))},
-            consistent=True,
-        ):
+        for item in self.items_of(installation_id):
             keys.append({"pk": item["pk"], "sk": item["sk"]})
             if get_s(item, "sk") == META:
                 company_id = get_s(item, "company_id")

@@ -16,6 +16,7 @@ the per-record problems (at most `MAX_PROBLEMS`), and the outcome.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 import uuid
@@ -182,14 +183,17 @@ class SyncRunRepository:
 
     def last_run(self, installation_id: str) -> SyncRun | None:
         """The newest run record, or None."""
+        return next(iter(self.recent_runs(installation_id, limit=1)), None)
+
+    def recent_runs(self, installation_id: str, *, limit: int = 10) -> list[SyncRun]:
+        """The newest `limit` run records, newest first (they expire after `RUN_TTL_S`)."""
         items = self._table.query(
             key_condition="pk = :pk AND begins_with(sk, :prefix)",
             values={":pk": s(installation_pk(installation_id)), ":prefix": s(RUN_PREFIX)},
             descending=True,
-            page_size=1,
+            page_size=limit,
         )
-        item = next(iter(items), None)
-        return None if item is None else _run_from_item(item)
+        return [_run_from_item(item) for item in itertools.islice(items, limit)]
 
 
 # --- mapping -------------------------------------------------------------------------------------

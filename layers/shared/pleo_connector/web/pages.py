@@ -259,6 +259,8 @@ class SettingsView:
     sync_queued: bool = False
     source_problem: str | None = None
     source_failures: int = 0
+    # An operator paused the scheduled syncs (`pleo-connector-admin pause`).
+    paused: bool = False
 
 
 def _clip(text: str | None) -> str | None:
