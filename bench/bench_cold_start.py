@@ -69,6 +69,20 @@ sys.stdout.write(str(elapsed))
 BASELINE_BODY = f"import boto3\nboto3.client('dynamodb', region_name={REGION!r})"
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One way of running every function: a name (empty for the template's defaults) and the
+    environment variables it sets over the template's. Each variant is one more row per function
+    in this benchmark and in bench_first_request.py, measured in the same rounds."""
+
+    name: str
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+# A switch read from the environment (say, tracing on and off) is one more entry here.
+VARIANTS: tuple[Variant, ...] = (Variant(""),)
+
+
 @dataclass
 class Target:
     """One thing to cold-start: a function of the template, or the boto3 baseline."""
@@ -331,12 +345,13 @@ def targets(template: dict[str, Any], build_dir: Path, runtime: Path) -> list[Ta
             environment=runtime_environment(),
         )
     ]
-    for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
+    functions = resources_of_type(template, "AWS::Serverless::Function").items()
+    for variant, (name, function) in ((v, f) for v in VARIANTS for f in functions):
         module, attribute = str(function["Properties"]["Handler"]).rsplit(".", 1)
         code = build_dir / name
         found.append(
             Target(
-                name=name,
+                name=name if not variant.name else f"{name}[{variant.name}]",
                 body=(
                     f"import importlib\nhandler = getattr(importlib.import_module({module!r}), "
                     f"{attribute!r})"
@@ -344,7 +359,11 @@ def targets(template: dict[str, Any], build_dir: Path, runtime: Path) -> list[Ta
                 # /var/task, /opt/python, then the runtime's packages, as Lambda orders them.
                 paths=[str(code), str(layer), str(runtime)],
                 cwd=code,
-                environment={**function_environment(template, name), "LAMBDA_TASK_ROOT": str(code)},
+                environment={
+                    **function_environment(template, name),
+                    "LAMBDA_TASK_ROOT": str(code),
+                    **variant.environment,
+                },
             )
         )
         module_file = code / (module.replace(".", "/") + ".py")
