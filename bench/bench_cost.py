@@ -553,7 +553,9 @@ def _value_size(value: Any) -> int:
     return len(str(value).encode())
 
 
-def measure(entities: int, dispatch_count: int) -> tuple[Measured, dict[str, Any]]:
+def measure(
+    entities: int, dispatch_count: int, budget_per_min: int
+) -> tuple[Measured, dict[str, Any]]:
     """Runs the stand-ins and the real code; see the module's docstring."""
     import boto3
 
@@ -593,7 +595,7 @@ def measure(entities: int, dispatch_count: int) -> tuple[Measured, dict[str, Any
             "PLEO_CLIENT_SECRET_ID": resources.secrets["PleoClientSecret"],
             "SESSION_SECRET_ID": resources.secrets["SessionSigningKey"],
             "PUBLIC_BASE_URL": "http://127.0.0.1:3000",
-            "PLEO_RATE_BUDGET_PER_MIN": "500",  # the template's default
+            "PLEO_RATE_BUDGET_PER_MIN": str(budget_per_min),
             "ADAPTER": "json",
             "ALLOW_LOCAL_SOURCES": "true",
             "POWERTOOLS_SERVICE_NAME": "pleo-connector",
@@ -776,7 +778,8 @@ def report(
         f"{installations} installations of {notes['entities']} entities, a sync every "
         f"{facts.sync_rate_minutes} min ({facts.runs_per_month:.0f} runs a month), no-op runs",
         f"  no-op run: {m.noop_ms:.0f} ms on a {facts.worker_memory_mb} MB worker, Pleo "
-        f"{PLEO_LATENCY_MS} ms late, {notes['noop_pleo_requests']} Pleo requests "
+        f"{PLEO_LATENCY_MS} ms late, budget {notes['budget_per_min']}/min, "
+        f"{notes['noop_pleo_requests']} Pleo requests "
         f"({notes['noop_pleo_writes']} writes), outcome {notes['noop_outcome']}; AWS calls: "
         + ", ".join(f"{name} x{count}" for name, count in sorted(m.noop_calls.items())),
         "  settings view: "
@@ -809,6 +812,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--installations", type=int, default=1000, help="in the deployment")
     parser.add_argument("--dispatch", type=int, default=200, help="installations of one dispatch")
     parser.add_argument("--region", default=None, help="a table of bench/prices.toml")
+    parser.add_argument(
+        "--budget-per-min", type=int, default=None, help="Pleo requests a minute (template's)"
+    )
     args = parser.parse_args(argv if argv is not None else [])
     for path in (str(LAYER), str(ROOT)):
         if path not in sys.path:
@@ -819,10 +825,15 @@ def main(argv: list[str] | None = None) -> int:
 
     from local.resources import load_template
 
-    facts = template_facts(load_template())
+    template = load_template()
+    facts = template_facts(template)
+    budget = args.budget_per_min or int(
+        template["Parameters"]["PleoRateBudgetPerMinute"]["Default"]
+    )
     prices, taken = load_prices(args.region)
     region = args.region or str(tomllib.loads(PRICES.read_text())["default_region"])
-    measured, notes = measure(args.entities, args.dispatch)
+    measured, notes = measure(args.entities, args.dispatch, budget)
+    notes["budget_per_min"] = budget
     if notes["noop_pleo_writes"]:
         print(f"the no-op run wrote to Pleo: {notes}", file=sys.stderr)
         return 1
