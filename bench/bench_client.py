@@ -44,7 +44,7 @@ def _ensure_paths() -> None:
 
 async def _measure_bare(
     url: str, api_key: str, concurrency: int, requests: int, seconds: float
-) -> float:
+) -> tuple[float, float]:
     """The same as `_measure`, with httpx alone: the GET, its status checked, its JSON parsed."""
     import httpx
 
@@ -64,7 +64,7 @@ async def _measure_bare(
 
 async def _measure(
     url: str, api_key: str, concurrency: int, requests: int, seconds: float
-) -> float:
+) -> tuple[float, float]:
     """Requests per second: `concurrency` workers share `requests` calls, stopping at `seconds`."""
     import httpx
 
@@ -85,11 +85,13 @@ async def _measure(
 
 async def _run(
     call: Callable[[], Awaitable[None]], concurrency: int, requests: int, seconds: float
-) -> float:
-    """Requests per second of `call`, after one call that warms the connection pool."""
+) -> tuple[float, float]:
+    """Requests per second of `call`, after one call that warms the connection pool, and this
+    process's CPU milliseconds per request (the emulator's are its own process's)."""
     await call()
     remaining = requests
     done = 0
+    cpu_started = time.process_time()
     started = time.perf_counter()
     stop_at = started + seconds
 
@@ -102,7 +104,8 @@ async def _run(
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    return done / elapsed if elapsed > 0 else 0.0
+    cpu_ms = (time.process_time() - cpu_started) * 1000 / max(done, 1)
+    return (done / elapsed if elapsed > 0 else 0.0), cpu_ms
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,40 +127,49 @@ def main(argv: list[str] | None = None) -> int:
             control.reset()
             control.set_rate_limit(None)
             api_key = control.issue_api_key()
-            rows: list[tuple[str, float, float]] = []
+            rows: list[tuple[str, float, float, float, float]] = []
             for latency_ms in (0, 200):
                 control.clear_faults()
                 if latency_ms:
                     control.inject_fault("latency", latency_ms=latency_ms, rate=1.0)
                 for concurrency in (1, 16):
                     runs: dict[str, list[float]] = {"httpx": [], "client": []}
+                    cpu: dict[str, list[float]] = {"httpx": [], "client": []}
                     for _ in range(args.repeats):
                         for kind, measure in (("httpx", _measure_bare), ("client", _measure)):
-                            rps = asyncio.run(
+                            rps, cpu_ms = asyncio.run(
                                 measure(
                                     service.url, api_key, concurrency, args.requests, args.seconds
                                 )
                             )
                             runs[kind].append(rps)
+                            cpu[kind].append(cpu_ms)
                     setting = f"latency{latency_ms}.c{concurrency}"
                     bare = statistics.median(runs["httpx"])
                     client = statistics.median(runs["client"])
-                    rows.append((setting, bare, client))
+                    bare_cpu = statistics.median(cpu["httpx"])
+                    client_cpu = statistics.median(cpu["client"])
+                    rows.append((setting, bare, client, bare_cpu, client_cpu))
                     print(f"bench: client.rps.{setting} = {client:.1f} req/s", flush=True)
                     print(f"bench: client.httpx_rps.{setting} = {bare:.1f} req/s", flush=True)
                     ratio = client / bare if bare else 0.0
                     print(f"bench: client.ratio_to_httpx.{setting} = {ratio:.2f} x", flush=True)
+                    for kind, figure in (("client", client_cpu), ("httpx", bare_cpu)):
+                        name = f"client.{kind}_cpu_ms_per_request.{setting}"
+                        print(f"bench: {name} = {figure:.2f} ms", flush=True)
         finally:
             control.close()
             service.stop()
     print(f"\nPleoClient.introspect() and bare httpx, median of {args.repeats} alternating runs")
     print(
-        f"  {'setting':18} {'httpx':>10} {'client':>10} {'ratio':>7}"
+        f"  {'setting':18} {'httpx':>10} {'client':>10} {'ratio':>7} {'CPU ms/request':>20}"
         f"  goal >= {TARGET_RATIO}x at 0 ms"
     )
-    for setting, bare, client in rows:
+    for setting, bare, client, bare_cpu, client_cpu in rows:
         ratio = client / bare if bare else 0.0
-        print(f"  {setting:18} {bare:6.1f}/s {client:7.1f}/s {ratio:6.2f}x")
+        shown = f"{bare_cpu:.2f} / {client_cpu:.2f}"
+        print(f"  {setting:18} {bare:6.1f}/s {client:7.1f}/s {ratio:6.2f}x {shown:>20}")
+    print("  (CPU: this process's, httpx / client; the emulator runs in its own process)")
     return 0
 
 
