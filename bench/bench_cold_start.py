@@ -75,6 +75,21 @@ sys.stdout.write(str(elapsed))
 BASELINE_BODY = f"import boto3\nboto3.client('dynamodb', region_name={REGION!r})"
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One way of running every function: a name (empty for the template's defaults) and the
+    environment variables it sets over the template's. Each variant is one more row per function
+    in this benchmark and in bench_first_request.py, measured in the same rounds."""
+
+    name: str
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+# Tracing off is the template's default (EnableTracing=false); on, Powertools' Tracer and the
+# X-Ray SDK of the TracingLayer are loaded by each function.
+VARIANTS: tuple[Variant, ...] = (Variant(""), Variant("tracing", {"TRACING_ENABLED": "true"}))
+
+
 @dataclass
 class Target:
     """One thing to cold-start: a function of the template, or the boto3 baseline."""
@@ -344,7 +359,8 @@ def targets(template: dict[str, Any], build_dir: Path, runtime: Path) -> list[Ta
             environment=runtime_environment(),
         )
     ]
-    for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
+    functions = resources_of_type(template, "AWS::Serverless::Function").items()
+    for variant, (name, function) in ((v, f) for v in VARIANTS for f in functions):
         module, attribute = str(function["Properties"]["Handler"]).rsplit(".", 1)
         code = build_dir / name
         # /var/task, /opt/python (every layer's content merged there), then the runtime's
@@ -357,17 +373,17 @@ def targets(template: dict[str, Any], build_dir: Path, runtime: Path) -> list[Ta
         environment = {**function_environment(template, name), "LAMBDA_TASK_ROOT": str(code)}
         found.append(
             Target(
-                name=name,
+                name=name if not variant.name else f"{name}[{variant.name}]",
                 body=body,
                 paths=[str(code), *layers, str(runtime)],
                 cwd=code,
-                environment=environment,
+                environment={**environment, **variant.environment},
             )
         )
         module_file = code / (module.replace(".", "/") + ".py")
         if not module_file.exists():
             found[-1].error = f"not built yet: {module_file.relative_to(ROOT)} is missing"
-        if name == WORKER:
+        if name == WORKER and not variant.name:
             found.append(
                 Target(
                     name=GNUCASH_TARGET,

@@ -1,0 +1,156 @@
+"""The cost model's arithmetic: usage from measured figures and the template, dollars from the
+price table. Not the size of the figures: those are the benchmark's to print."""
+
+from __future__ import annotations
+
+import datetime
+from collections import Counter
+
+import pytest
+
+from bench import bench_cost
+from bench.bench_cost import Facts, Item, Measured
+from local.resources import load_template
+
+pytestmark = pytest.mark.unit
+
+FACTS = Facts(
+    sync_rate_minutes=60,
+    worker_memory_mb=1024,
+    dispatcher_memory_mb=512,
+    settings_memory_mb=512,
+    worker_batch_size=5,
+    worker_max_concurrency=5,
+    log_retention_days=30,
+    secrets=2,
+    keys=1,
+)
+
+
+def measured(**changes: object) -> Measured:
+    figures: dict[str, object] = {
+        "noop_ms": 2000.0,
+        "noop_calls": Counter({"dynamodb.GetItem": 3, "kms.Decrypt": 2, "sqs.SendMessage": 0}),
+        "noop_rru": 10.0,
+        "noop_wru": 4.0,
+        "noop_log_bytes": 1000,
+        "noop_emf_bytes": 500,
+        "cold_ms": 1000.0,
+        "cold_secret_reads": 1,
+        "dispatch_ms_per_installation": 1.0,
+        "dispatch_calls_per_installation": {"dynamodb": 0.001, "sqs": 0.1},
+        "dispatch_rru_per_installation": 0.5,
+        "settings_ms": 100.0,
+        "settings_calls": Counter({"dynamodb.GetItem": 2, "kms.Decrypt": 1}),
+        "settings_rru": 3.0,
+        "settings_wru": 0.0,
+        "stored_bytes": 1024**3 // 2,
+        "metric_series": 5,
+        "metric_series_possible": 56,
+    }
+    figures.update(changes)
+    return Measured(**figures)  # type: ignore[arg-type]
+
+
+def items_by_name(items: list[Item]) -> dict[str, Item]:
+    return {item.name: item for item in items}
+
+
+def test_hourly_syncs_are_730_runs_a_month() -> None:
+    assert FACTS.runs_per_month == 730
+    assert Facts(**{**FACTS.__dict__, "sync_rate_minutes": 30}).runs_per_month == 1460
+
+
+def test_worker_gb_seconds_are_runs_times_duration_times_memory_plus_shared_cold_starts() -> None:
+    items = items_by_name(bench_cost.model(measured(), FACTS, installations=1000))
+
+    # 730 no-op runs of 2 s at 1 GB, and 730 bursts x 5 cold starts of 1 s shared by 1,000.
+    expected = 730 * 2.0 * 1.0 + 730 * 5 / 1000 * 1.0 * 1.0
+    assert items["worker Lambda GB-s"].quantity == pytest.approx(expected)
+    assert items["worker Lambda requests"].quantity == 730
+
+
+def test_dynamodb_units_add_the_runs_the_dispatcher_share_and_one_page_view() -> None:
+    items = items_by_name(bench_cost.model(measured(), FACTS, installations=1000))
+
+    assert items["DynamoDB reads"].quantity == pytest.approx(730 * (10.0 + 0.5) + 3.0)
+    assert items["DynamoDB writes"].quantity == pytest.approx(730 * 4.0)
+    assert items["DynamoDB storage"].quantity == pytest.approx(0.5)
+    assert items["KMS requests"].quantity == 730 * 2 + 1
+
+
+def test_fixed_costs_of_a_deployment_are_shared_by_its_installations() -> None:
+    many = items_by_name(bench_cost.model(measured(), FACTS, installations=1000))
+    few = items_by_name(bench_cost.model(measured(), FACTS, installations=100))
+
+    for name in (
+        "KMS key",
+        "Secrets Manager secrets",
+        "CloudWatch metrics",
+        "scheduler invocations",
+    ):
+        assert few[name].quantity == pytest.approx(10 * many[name].quantity)
+    assert many["KMS key"].quantity == pytest.approx(1 / 1000)
+    assert many["CloudWatch metrics"].quantity == pytest.approx(5 / 1000)
+    assert few["DynamoDB writes"].quantity == many["DynamoDB writes"].quantity
+
+
+def test_sqs_counts_the_dispatcher_share_the_mapping_and_its_idle_polls() -> None:
+    items = items_by_name(bench_cost.model(measured(), FACTS, installations=1000))
+
+    per_run = 0.1 + 2 / 5 + 0
+    idle = 5 * 3 * 60 * 730 / 1000
+    assert items["SQS requests"].quantity == pytest.approx(730 * per_run + idle)
+
+
+def test_log_bytes_count_the_app_lines_the_emf_and_the_platform_lines() -> None:
+    items = items_by_name(bench_cost.model(measured(), FACTS, installations=1000))
+
+    per_run = 1000 + 500 + bench_cost.PLATFORM_LOG_BYTES
+    ingested = (730 * per_run + bench_cost.PLATFORM_LOG_BYTES * (1 + 730 / 1000)) / 1024**3
+    assert items["CloudWatch Logs ingestion"].quantity == pytest.approx(ingested)
+    assert items["CloudWatch Logs storage"].quantity == pytest.approx(ingested)
+
+
+def test_dollars_are_quantity_times_price_and_the_summary_adds_them() -> None:
+    items = [
+        Item("a", 2.0, "u", "p1", "knob a"),
+        Item("b", 10.0, "u", "p2", "knob b"),
+        Item("c", 1.0, "u", "p1", "knob c"),
+        Item("d", 0.0, "u", "p2", "knob d"),
+    ]
+    priced = bench_cost.price(items, {"p1": 0.5, "p2": 0.01})
+
+    assert [dollars for _, dollars in priced] == pytest.approx([1.0, 0.1, 0.5, 0.0])
+    total = bench_cost.summary(priced, installations=1000)
+    assert total["per_installation"] == pytest.approx(1.6)
+    assert total["per_1000"] == pytest.approx(1600.0)
+    assert [item.name for item, _ in total["biggest"]] == ["a", "c", "b"]
+
+
+def test_every_item_has_a_price_in_every_region_and_a_knob() -> None:
+    items = bench_cost.model(measured(), FACTS, installations=1000)
+    for region in ("us-east-1", "eu-west-1"):
+        prices, taken = bench_cost.load_prices(region)
+        assert datetime.date.fromisoformat(taken)
+        assert all(item.price in prices for item in items)
+    assert all(item.knob for item in items)
+    default, _ = bench_cost.load_prices()
+    assert default == bench_cost.load_prices("us-east-1")[0]
+
+
+def test_facts_come_from_the_template() -> None:
+    template = load_template()
+    facts = bench_cost.template_facts(template)
+
+    worker = template["Resources"]["SyncWorkerFunction"]["Properties"]
+    assert facts.worker_memory_mb == worker["MemorySize"]
+    assert facts.dispatcher_memory_mb == template["Globals"]["Function"]["MemorySize"]
+    assert facts.sync_rate_minutes == template["Parameters"]["SyncRateMinutes"]["Default"]
+    assert facts.worker_batch_size == worker["Events"]["Queue"]["Properties"]["BatchSize"]
+    assert facts.keys >= 1
+    assert facts.secrets >= 2
+
+
+def test_the_contract_allows_more_series_than_a_no_op_run_feeds() -> None:
+    assert bench_cost.metric_series_possible() > bench_cost.NOOP_RUN_SERIES
