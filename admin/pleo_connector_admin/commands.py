@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pleo_connector.vocabulary import InstallationStatus
 from pleo_connector_admin.errors import AdminError, RefusedError, UnknownInstallationError
 from pleo_connector_admin.redact import Redactor
-from pleo_connector_admin.render import fields, table, when
+from pleo_connector_admin.render import counted, fields, table, when
 from pleo_connector_admin.targets import SCHEDULE_DLQ_OUTPUT, SYNC_DLQ_OUTPUT
 
 if TYPE_CHECKING:
@@ -224,7 +224,7 @@ def list_installations(admin: Admin, args: argparse.Namespace, console: Console)
             for row in rows
         ],
     )
-    return Report(rows, f"{text}\n{len(rows)} installations in {target(admin)}")
+    return Report(rows, f"{text}\n{counted(len(rows), 'installation')} in {target(admin)}")
 
 
 # --- show ----------------------------------------------------------------------------------------
@@ -605,8 +605,8 @@ def export(admin: Admin, args: argparse.Namespace, console: Console) -> Report:
     }
     return Report(
         summary,
-        f"Wrote {len(items)} items of {record.installation_id} to {args.output} "
-        f"({redactor.count} values redacted).",
+        f"Wrote {counted(len(items), 'item')} of {record.installation_id} to {args.output} "
+        f"({counted(redactor.count, 'value')} redacted).",
     )
 
 

@@ -34,6 +34,11 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 installation`, `2 installations`: a count with its noun in the right number."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Columns padded to their widest cell; the last column is not padded."""
     cells = [[cell(value) for value in row] for row in rows]

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from pleo_connector.vocabulary import InstallationStatus
-from pleo_connector_admin.render import Console, fields, table, to_json, when
+from pleo_connector_admin.render import Console, counted, fields, table, to_json, when
 
 pytestmark = pytest.mark.unit
 
@@ -55,3 +55,12 @@ def test_progress_of_one_step_is_not_shown_and_of_several_is() -> None:
 
     assert short.getvalue() == ""
     assert long.getvalue().splitlines() == ["page 1", "page 2", "page 3"]
+
+
+def test_a_count_takes_its_noun_in_the_right_number() -> None:
+    assert [counted(n, "installation") for n in (0, 1, 2)] == [
+        "0 installations",
+        "1 installation",
+        "2 installations",
+    ]
+    assert counted(3, "entry", "entries") == "3 entries"
