@@ -373,7 +373,7 @@ def targets(template: dict[str, Any], build_dir: Path, runtime: Path) -> list[Ta
         environment = {**function_environment(template, name), "LAMBDA_TASK_ROOT": str(code)}
         found.append(
             Target(
-                name=name if not variant.name else f"{name}[{variant.name}]",
+                name=name if not variant.name else f"{name}.{variant.name}",
                 body=body,
                 paths=[str(code), *layers, str(runtime)],
                 cwd=code,

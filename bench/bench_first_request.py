@@ -77,7 +77,7 @@ class Row:
 
     @property
     def label(self) -> str:
-        return self.name if not self.variant.name else f"{self.name}[{self.variant.name}]"
+        return self.name if not self.variant.name else f"{self.name}.{self.variant.name}"
 
     @property
     def colds(self) -> list[float]:
