@@ -13,6 +13,7 @@ from typing import Any
 
 _ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION")
 _clients: dict[tuple[str, ...], Any] = {}
+_sessions: dict[tuple[str, ...], Any] = {}
 _lock = threading.Lock()
 
 
@@ -37,7 +38,12 @@ def aws_client(service: str) -> Any:
                 read_timeout=5,
                 retries={"mode": "standard", "max_attempts": 3},
             )
-            client = boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+            # One session per endpoint environment: a session loads botocore's data once, and
+            # each further client from it costs a fraction of the first.
+            session = _sessions.get(key[1:-1])
+            if session is None:
+                session = _sessions[key[1:-1]] = boto3.session.Session()
+            client = session.client(service, config=config)  # type: ignore[call-overload]
             _clients[key] = client
         return client
 
@@ -55,3 +61,4 @@ def forget_clients() -> None:
     """Drop cached clients (tests that change credentials or endpoints call this)."""
     with _lock:
         _clients.clear()
+        _sessions.clear()
