@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable, Iterator, Mapping
     from datetime import datetime
     from types import TracebackType
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pleo_connector.pleo.oauth import TokenSet
     from pleo_connector.store.installations import InstallationRecord
     from pleo_connector.store.oauth_state import OAuthState
+    from pleo_connector.store.previews import PlanSummary, Preview
     from pleo_connector.store.sync_runs import Lease, SyncRun
     from pleo_connector.sync_queue import SyncRequest
     from pleo_connector.tokens import TokenSetLike
@@ -81,6 +82,26 @@ class SyncRunStore(Protocol):
     def record(self, run: SyncRun) -> None: ...
 
     def last_run(self, installation_id: str) -> SyncRun | None: ...
+
+
+class PreviewStore(Protocol):
+    """The newest dry run of each installation (`store.previews`)."""
+
+    def request(
+        self,
+        installation_id: str,
+        *,
+        connection: Mapping[str, Any] | None = None,
+        sync_choices: Mapping[str, Any] | None = None,
+    ) -> Preview: ...
+
+    def get(self, installation_id: str) -> Preview | None: ...
+
+    def start(self, installation_id: str, preview_id: str) -> Preview | None: ...
+
+    def finish(self, installation_id: str, preview_id: str, summary: PlanSummary) -> bool: ...
+
+    def fail(self, installation_id: str, preview_id: str, message: str) -> bool: ...
 
 
 class CredentialVault(Protocol):

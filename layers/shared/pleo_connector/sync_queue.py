@@ -58,6 +58,8 @@ class SyncRequest(BaseModel):
     reason: SyncReason
     activate_on_success: bool = False
     cursor: dict[str, Any] | None = None
+    # A dry run's id (reason PREVIEW): the worker plans only when it is still the one asked for.
+    preview_id: str | None = None
 
 
 class SyncQueue:

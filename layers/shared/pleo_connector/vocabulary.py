@@ -60,6 +60,8 @@ class SyncReason(StrEnum):
     CONTINUATION = "continuation"
     # Refresh an OAuth grant that nothing used for long (Pleo promises >= 60 days of life).
     KEEP_ALIVE = "keep_alive"
+    # A dry run: read both sides and plan, write nothing to Pleo; the plan is kept for the page.
+    PREVIEW = "preview"
 
 
 class SyncOutcome(StrEnum):
@@ -79,6 +81,19 @@ class SyncOutcome(StrEnum):
     SOURCE_FAILED = "source_failed"  # the accounting system could not be read: counted
     DEACTIVATED = "deactivated"  # one source failure too many: INACTIVE in Pleo
     FAILED = "failed"  # raised (Pleo, DynamoDB...): the message is retried
+    PREVIEWED = "previewed"  # a dry run planned, wrote nothing to Pleo, and kept its plan
+
+
+class PreviewState(StrEnum):
+    """Where a dry run is, as the settings page shows it. NONE and LOST are never stored: no dry
+    run was asked for, or one asked for did not finish in time (its message was lost)."""
+
+    NONE = "none"
+    QUEUED = "queued"
+    RUNNING = "running"
+    READY = "ready"
+    FAILED = "failed"
+    LOST = "lost"
 
 
 class Kind(StrEnum):

@@ -19,6 +19,7 @@ from pleo_connector.pleo.models import Installation, Introspection
 from pleo_connector.pleo.oauth import TokenSet
 from pleo_connector.store.installations import InstallationRecord
 from pleo_connector.store.oauth_state import OAuthState, StateNotFoundError
+from pleo_connector.store.previews import Preview
 from pleo_connector.store.sync_runs import Lease, SyncRun
 from pleo_connector.sync.applier import ApplyResult
 from pleo_connector.sync.model import Entry, Plan
@@ -29,17 +30,19 @@ from pleo_connector.vocabulary import (
     InstallationStatus,
     Kind,
     LocalError,
+    PreviewState,
 )
 from pleo_connector.web.csrf import BrowserBindingError
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable, Iterator
+    from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
     from types import TracebackType
 
     from pleo_connector.adapters.base import AdapterDescriptor, SourceReader
     from pleo_connector.installation_config import SyncChoices
     from pleo_connector.pleo.retry import Deadline
     from pleo_connector.ports import PleoApi
+    from pleo_connector.store.previews import PlanSummary
     from pleo_connector.sync.engine import SyncSteps
     from pleo_connector.sync.ports import OwnershipStore
     from pleo_connector.sync_queue import SyncRequest
@@ -386,6 +389,65 @@ class FakeRuns:
         return self.runs[-1] if self.runs else None
 
 
+class FakePreviews:
+    """The dry-run item of each installation, in memory, with the repository's rule: a dry run
+    starts and ends only while its id is the newest."""
+
+    def __init__(self, clock: Callable[[], float] = lambda: 1_000.0) -> None:
+        self.clock = clock
+        self.items: dict[str, Preview] = {}
+        self.requested = 0
+
+    def request(
+        self,
+        installation_id: str,
+        *,
+        connection: Mapping[str, Any] | None = None,
+        sync_choices: Mapping[str, Any] | None = None,
+    ) -> Preview:
+        self.requested += 1
+        now = self.clock()
+        preview = Preview(
+            installation_id=installation_id,
+            preview_id=f"preview-{self.requested}",
+            state=PreviewState.QUEUED,
+            requested_at=now,
+            updated_at=now,
+            connection=connection,
+            sync_choices=sync_choices,
+        )
+        self.items[installation_id] = preview
+        return preview
+
+    def get(self, installation_id: str) -> Preview | None:
+        return self.items.get(installation_id)
+
+    def start(self, installation_id: str, preview_id: str) -> Preview | None:
+        current = self.items.get(installation_id)
+        unfinished = (PreviewState.QUEUED, PreviewState.RUNNING)
+        if current is None or current.preview_id != preview_id or current.state not in unfinished:
+            return None
+        self.items[installation_id] = replace(
+            current, state=PreviewState.RUNNING, updated_at=self.clock()
+        )
+        return self.items[installation_id]
+
+    def finish(self, installation_id: str, preview_id: str, summary: PlanSummary) -> bool:
+        return self._end(installation_id, preview_id, state=PreviewState.READY, summary=summary)
+
+    def fail(self, installation_id: str, preview_id: str, message: str) -> bool:
+        return self._end(installation_id, preview_id, state=PreviewState.FAILED, message=message)
+
+    def _end(self, installation_id: str, preview_id: str, **changes: Any) -> bool:
+        current = self.items.get(installation_id)
+        if current is None or current.preview_id != preview_id:
+            return False
+        self.items[installation_id] = replace(
+            current, connection=None, updated_at=self.clock(), **changes
+        )
+        return True
+
+
 class FakeOwnership:
     def __init__(self, *owned: tuple[Kind, str]) -> None:
         self.owned_entries = set(owned)
@@ -507,6 +569,7 @@ def settings_deps(
     pleo: FakePleoClients,
     queue: FakeQueue | None = None,
     runs: FakeRuns | None = None,
+    previews: FakePreviews | None = None,
 ) -> SettingsDeps:
     return SettingsDeps(
         installations=installations,
@@ -515,6 +578,7 @@ def settings_deps(
         cipher=FakeCipher(),
         adapter=PlaceholderAdapter(),
         runs=runs or FakeRuns(),
+        previews=previews or FakePreviews(),
     )
 
 
@@ -534,6 +598,7 @@ def sync_deps(
     steps: SyncSteps | None = None,
     adapter: AdapterDescriptor | None = None,
     ownership: FakeOwnership | None = None,
+    previews: FakePreviews | None = None,
     max_source_failures: int = 5,
 ) -> SyncDeps:
     return SyncDeps(
@@ -545,6 +610,7 @@ def sync_deps(
         ownership=ownership or FakeOwnership(),
         cipher=FakeCipher(),
         sync_queue=queue or FakeQueue(),
+        previews=previews or FakePreviews(),
         steps=steps or EmptySteps(),
         max_source_failures=max_source_failures,
     )

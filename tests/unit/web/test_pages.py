@@ -118,7 +118,7 @@ def test_every_form_posts_with_the_csrf_token(name: str) -> None:
 
 def test_the_settings_page_has_the_three_forms() -> None:
     actions = [action for action, _ in forms_with_token(body_of(settings_page(settings_view())))]
-    assert actions == ["/settings", "/settings/sync", "/settings/disconnect"]
+    assert actions == ["/settings/preview", "/settings", "/settings/sync", "/settings/disconnect"]
 
 
 def test_oauth_error_description_with_script_is_shown_escaped() -> None:
@@ -155,11 +155,22 @@ def test_the_stored_accounting_secret_is_never_in_the_settings_page() -> None:
     assert "https://erp.example/export" in body
 
 
-def test_pending_integration_refreshes_itself_and_guards_disconnect() -> None:
-    page = parse(body_of(settings_page(settings_view("PENDING_INTEGRATION"))))
+def test_pending_integration_checks_its_progress_and_guards_disconnect() -> None:
+    key = "PENDING_INTEGRATION|none|running"
+    response = settings_page(settings_view("PENDING_INTEGRATION", progress_key=key))
+    body = body_of(response)
+    page = parse(body)
 
-    (refresh,) = page.find_all("meta", **{"http-equiv": "refresh"})
-    assert refresh.attrs["content"] == "5"
+    (watch,) = [div for div in page.find_all("div") if "data-progress-url" in div.attrs]
+    assert watch.attrs["data-progress-url"] == "/settings/progress"
+    assert watch.attrs["data-progress-key"] == key
+    (script,) = re.findall(r"<script>(.*?)</script>", body, re.DOTALL)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    csp = str(response.headers["Content-Security-Policy"])
+    assert f"script-src 'sha256-{digest}'" in csp
+    assert "connect-src 'self'" in csp
+    # Without script the page still moves on, by itself, every `refresh_s` seconds.
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in body
     assert page.find_all("progress")
     (disconnect,) = [b for b in page.find_all("button") if b.attrs.get("class") == "danger"]
     assert "disabled" in disconnect.attrs
@@ -167,8 +178,10 @@ def test_pending_integration_refreshes_itself_and_guards_disconnect() -> None:
 
 
 def test_activated_does_not_refresh_and_allows_disconnect() -> None:
-    page = parse(body_of(settings_page(settings_view("ACTIVATED"))))
-    assert not page.find_all("meta", **{"http-equiv": "refresh"})
+    body = body_of(settings_page(settings_view("ACTIVATED", can_preview_saved=True)))
+    page = parse(body)
+    assert "refresh" not in body
+    assert not page.find_all("script")
     assert not page.find_all("progress")
     buttons = page.find_all("button")
     assert all("disabled" not in button.attrs for button in buttons)
@@ -241,7 +254,12 @@ def test_a_site_with_a_base_path_prefixes_links_and_redirects() -> None:
     site = Site.for_base_url("https://api.example/prod/")
     body = body_of(settings_page(settings_view(), site=site))
     actions = [action for action, _ in forms_with_token(body)]
-    assert actions == ["/prod/settings", "/prod/settings/sync", "/prod/settings/disconnect"]
+    assert actions == [
+        "/prod/settings/preview",
+        "/prod/settings",
+        "/prod/settings/sync",
+        "/prod/settings/disconnect",
+    ]
     response = site.redirect("/settings")
     assert response.headers["Location"] == "/prod/settings"
     assert "Strict-Transport-Security" in response.headers

@@ -208,21 +208,21 @@ def test_a_source_problem_is_escaped() -> None:
 
 
 def test_a_pressed_sync_disables_sync_now_says_so_and_refreshes() -> None:
-    body, page = page_of(view_of(sync_queued=True))
+    body, page = page_of(view_of(sync_queued=True, progress_key="ACTIVATED|none|queued"))
 
     assert sync_button(body)
     assert "A sync is queued or running; its result shows here when it is done." in page.text
-    assert page.find_all("meta", **{"http-equiv": "refresh"})
+    assert page.find_all("script")
     assert "disabled" not in button(page, "danger")  # queued is not running: disconnect allowed
 
 
 def test_a_running_sync_disables_disconnect_and_a_press_queues_one_more() -> None:
-    body, page = page_of(view_of(sync_running=True))
+    body, page = page_of(view_of(sync_running=True, progress_key="ACTIVATED|none|running"))
 
     assert not sync_button(body)
     assert "disabled" in button(page, "danger")
     assert "A sync is running" in page.text
-    assert page.find_all("meta", **{"http-equiv": "refresh"})
+    assert page.find_all("script")
 
 
 def test_an_idle_installation_may_sync_now() -> None:

@@ -205,6 +205,7 @@ def build_settings_function(settings: SettingsFunctionSettings) -> SettingsFunct
     from pleo_connector.connect.settings import SettingsDeps
     from pleo_connector.crypto import CredentialCipher
     from pleo_connector.store.installations import InstallationRepository
+    from pleo_connector.store.previews import PreviewRepository
     from pleo_connector.store.sync_runs import SyncRunRepository
     from pleo_connector.sync_queue import SyncQueue
 
@@ -217,6 +218,7 @@ def build_settings_function(settings: SettingsFunctionSettings) -> SettingsFunct
         cipher=CredentialCipher(settings.kms_key_id),
         adapter=load_adapter(settings.adapter),
         runs=SyncRunRepository(table),
+        previews=PreviewRepository(table),
     )
     return SettingsFunction(WebParts(settings, settings), deps)
 
@@ -260,6 +262,7 @@ def build_worker(settings: WorkerFunctionSettings) -> SyncDeps:
     from pleo_connector.crypto import CredentialCipher
     from pleo_connector.store.installations import InstallationRepository
     from pleo_connector.store.ownership import OwnershipRepository
+    from pleo_connector.store.previews import PreviewRepository
     from pleo_connector.store.sync_runs import SyncRunRepository
     from pleo_connector.sync.engine import PleoSyncSteps
     from pleo_connector.sync.worker import SyncDeps
@@ -276,6 +279,7 @@ def build_worker(settings: WorkerFunctionSettings) -> SyncDeps:
         ownership=OwnershipRepository(table),
         cipher=CredentialCipher(settings.kms_key_id),
         sync_queue=SyncQueue(settings.sync_queue_url),
+        previews=PreviewRepository(table),
         steps=PleoSyncSteps(),
         max_source_failures=settings.sync_max_source_failures,
         deadline_margin_s=settings.sync_deadline_margin_s,

@@ -78,6 +78,19 @@ class SyncAlreadyQueuedError(ConnectError):
     back_to: ClassVar[str | None] = "/settings"
 
 
+class PreviewAlreadyQueuedError(ConnectError):
+    """A dry run asked for while the last one is still being planned."""
+
+    http_status: ClassVar[int] = 409
+    back_to: ClassVar[str | None] = "/settings"
+
+
+class NothingToPreviewError(ConnectError):
+    """A dry run of the saved settings when none are saved yet."""
+
+    back_to: ClassVar[str | None] = "/settings"
+
+
 class NotInstalledError(ConnectError):
     """The session's installation no longer exists here (disconnected or removed in Pleo)."""
 

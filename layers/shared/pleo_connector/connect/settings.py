@@ -1,7 +1,8 @@
 """Flow 3, settings and activation: the accounting system's connection settings and the sync
 choices, stored locally (secrets encrypted) and in Pleo's installation metadata; saving sets
 PENDING_INTEGRATION and queues the first sync, which activates the installation when it succeeds.
-Also "sync now", which queues one run at a time: a press is marked on the installation until the
+Also the dry run, which the worker plans (`sync.preview`) and the page shows when it is ready, and
+"sync now", which queues one run at a time: a press is marked on the installation until the
 run it asked for ends (or `SYNC_NOW_WINDOW_S` passes), and a second press meanwhile is refused
 with a message that says so. A press while some other run holds the lease is taken: that run
 queues one more when it ends."""
@@ -14,8 +15,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pleo_connector.connect.errors import (
+    NothingToPreviewError,
     NotInstalledError,
     PleoUnavailableError,
+    PreviewAlreadyQueuedError,
     SyncAlreadyQueuedError,
     SyncRunningError,
 )
@@ -24,7 +27,7 @@ from pleo_connector.installation_config import open_connection, seal_connection
 from pleo_connector.observability import logger
 from pleo_connector.pleo.errors import PleoError
 from pleo_connector.sync_queue import SyncRequest
-from pleo_connector.vocabulary import InstallationStatus, LocalError, SyncReason
+from pleo_connector.vocabulary import InstallationStatus, LocalError, PreviewState, SyncReason
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,10 +39,12 @@ if TYPE_CHECKING:
     from pleo_connector.ports import (
         InstallationStore,
         PleoClientFactory,
+        PreviewStore,
         SyncQueuePort,
         SyncRunStore,
     )
     from pleo_connector.store.installations import InstallationRecord
+    from pleo_connector.store.previews import Preview
     from pleo_connector.store.sync_runs import SyncRun
 
 METADATA_KEY = "pleoConnector"
@@ -58,6 +63,7 @@ class SettingsDeps:
     cipher: Cipher
     adapter: AdapterDescriptor
     runs: SyncRunStore
+    previews: PreviewStore
     clock: Callable[[], float] = field(default=time.time)
 
 
@@ -201,3 +207,122 @@ def request_sync(deps: SettingsDeps, installation_id: str) -> None:
     except Exception:
         deps.installations.clear_sync_request(installation_id)  # nothing is queued after all
         raise
+
+
+def request_preview(
+    deps: SettingsDeps,
+    installation_id: str,
+    connection: BaseModel | None = None,
+    choices: SyncChoices | None = None,
+) -> Preview:
+    """Queue a dry run of the saved settings, or of `connection` and `choices` as entered (kept
+    sealed on the dry run, never saved). One at a time: a second request while one is planned
+    is refused, so a held-down button costs one plan."""
+    record = load_installation(deps.installations, installation_id)
+    current = deps.previews.get(installation_id)
+    if current is not None and current.shown_state(deps.clock()) in _UNFINISHED:
+        raise PreviewAlreadyQueuedError(
+            "A dry run is already being planned. Its result shows on the settings page."
+        )
+    if connection is None and record.config.get("connection") is None:
+        raise NothingToPreviewError(
+            "There are no saved settings to try yet: enter the accounting system's settings "
+            "and press the dry run button of the form."
+        )
+    sealed = (
+        None
+        if connection is None
+        else seal_connection(deps.cipher, installation_id, deps.adapter.name, connection)
+    )
+    preview = deps.previews.request(
+        installation_id,
+        connection=sealed,
+        sync_choices=None if choices is None else choices.model_dump(mode="json"),
+    )
+    try:
+        deps.sync_queue.send(
+            SyncRequest(
+                installation_id=installation_id,
+                reason=SyncReason.PREVIEW,
+                preview_id=preview.preview_id,
+            )
+        )
+    except Exception:
+        deps.previews.fail(installation_id, preview.preview_id, "The dry run could not start.")
+        raise
+    logger.info("dry run queued", extra={"installation_id": installation_id})
+    return preview
+
+
+_UNFINISHED = (PreviewState.QUEUED, PreviewState.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """What the page's progress check reads: the installation's status, the dry run's state,
+    and whether a sync is queued or running. Small, so asking often is cheap."""
+
+    status: InstallationStatus
+    preview: PreviewState
+    preview_message: str | None
+    sync: str  # "idle", "queued" or "running"
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "status": str(self.status),
+            "preview": {"state": str(self.preview), "message": self.preview_message},
+            "sync": {"state": self.sync},
+        }
+
+    @property
+    def key(self) -> str:
+        """What the page was rendered from; the progress script reloads when it changes."""
+        return f"{self.status}|{self.preview}|{self.sync}"
+
+    @property
+    def unfinished(self) -> bool:
+        return self.preview in _UNFINISHED or self.sync != "idle"
+
+
+def preview_of(deps: SettingsDeps, installation_id: str) -> tuple[PreviewState, Preview | None]:
+    """The newest dry run and the state the page shows for it (NONE when there is none)."""
+    preview = deps.previews.get(installation_id)
+    if preview is None:
+        return PreviewState.NONE, None
+    return preview.shown_state(deps.clock()), preview
+
+
+def progress(deps: SettingsDeps, installation_id: str) -> Progress:
+    """The progress check's answer: three reads (the installation, its dry run, its lease)."""
+    record = load_installation(deps.installations, installation_id)
+    state, preview = preview_of(deps, installation_id)
+    return progress_of(
+        record,
+        lease_held=deps.runs.lease_held(installation_id),
+        now=deps.clock(),
+        preview_state=state,
+        preview=preview,
+    )
+
+
+def progress_of(
+    record: InstallationRecord,
+    *,
+    lease_held: bool,
+    now: float,
+    preview_state: PreviewState,
+    preview: Preview | None,
+) -> Progress:
+    """The one definition of what the page shows as in progress, for the page and the check."""
+    if lease_held or (
+        record.status == InstallationStatus.PENDING_INTEGRATION and not record.paused
+    ):
+        sync = "running"
+    elif _sync_queued(record, now):
+        sync = "queued"
+    else:
+        sync = "idle"
+    message = None
+    if preview is not None and preview_state == PreviewState.FAILED:
+        message = preview.message
+    return Progress(record.status, preview_state, message, sync)

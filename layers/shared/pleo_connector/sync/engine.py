@@ -72,6 +72,7 @@ if TYPE_CHECKING:
         InstallationStore,
         PleoApi,
         PleoClientFactory,
+        PreviewStore,
         SyncQueuePort,
         SyncRunStore,
     )
@@ -186,6 +187,7 @@ class SyncDeps:
     ownership: OwnershipStore
     cipher: Cipher
     sync_queue: SyncQueuePort
+    previews: PreviewStore
     steps: SyncSteps = field(default_factory=PleoSyncSteps)
     max_source_failures: int = DEFAULT_MAX_SOURCE_FAILURES
     deadline_margin_s: float = DEFAULT_DEADLINE_MARGIN_S
@@ -209,6 +211,30 @@ class PleoRecordMissingError(ConnectorError):
 
 class _LeaseLostError(Exception):
     """Another run took the lease over: this one stops without writing."""
+
+
+def connection_settings(
+    deps: SyncDeps, installation_id: str, stored: object | None
+) -> BaseModel | None:
+    """The sealed connection settings `stored` opened for the adapter; None when nothing is
+    stored. Settings that no longer open or fit are a source failure the customer can fix."""
+    if stored is None:
+        return None
+    try:
+        settings = open_connection(
+            deps.cipher, installation_id, stored, deps.adapter.settings_model
+        )
+    except CredentialDecryptError:
+        raise ConnectionSettingsError(
+            "The saved connection settings of the accounting system can no longer be read. "
+            "Enter them again below and save."
+        ) from None
+    if settings is None:
+        raise ConnectionSettingsError(
+            "The saved connection settings no longer fit this accounting system. "
+            "Enter them again below and save."
+        )
+    return settings
 
 
 def lambda_deadline(
@@ -355,7 +381,7 @@ class _Run:
                     self.installation_id, InstallationStatus.PENDING_INTEGRATION
                 )
                 pending = True
-            result = await _pleo_step(
+            result = await pleo_step(
                 deps.steps.apply(
                     plan,
                     pleo,
@@ -385,7 +411,7 @@ class _Run:
             return None
         deps = self.deps
         with deps.adapter.open_reader(settings) as reader:
-            entries = await _pleo_step(deps.steps.read_pleo(pleo, self.record.company_id, choices))
+            entries = await pleo_step(deps.steps.read_pleo(pleo, self.record.company_id, choices))
             owned = deps.ownership.owned(self.installation_id)
             plan = deps.steps.plan(reader, entries, owned, choices)
             self.notices = reader_notices(reader)
@@ -393,24 +419,9 @@ class _Run:
         return plan
 
     def _connection_settings(self) -> BaseModel | None:
-        stored = self.record.config.get("connection")
-        if stored is None:
-            return None
-        try:
-            settings = open_connection(
-                self.deps.cipher, self.installation_id, stored, self.deps.adapter.settings_model
-            )
-        except CredentialDecryptError:
-            raise ConnectionSettingsError(
-                "The saved connection settings of the accounting system can no longer be read. "
-                "Enter them again below and save."
-            ) from None
-        if settings is None:
-            raise ConnectionSettingsError(
-                "The saved connection settings no longer fit this accounting system. "
-                "Enter them again below and save."
-            )
-        return settings
+        return connection_settings(
+            self.deps, self.installation_id, self.record.config.get("connection")
+        )
 
     async def _source_failed(self, pleo: PleoApi, error: SourceError) -> SyncOutcome:
         """Counted by the failure policy; nothing of this run reaches Pleo but, after too many
@@ -537,7 +548,7 @@ class _Run:
         )
 
 
-async def _pleo_step[T](step: Awaitable[T]) -> T:
+async def pleo_step[T](step: Awaitable[T]) -> T:
     """A read or write of Pleo's records: a 404 there is about a record, not the installation."""
     try:
         return await step

@@ -1,6 +1,7 @@
 """One sync request, end to end, with the failure policy around it.
 
-A keep-alive request refreshes an idle OAuth grant and nothing else; an installation that is not
+A keep-alive request refreshes an idle OAuth grant and nothing else; a dry run (`sync.preview`)
+plans with reads only and keeps its plan for the settings page; an installation that is not
 schedulable (not configured yet, stopped, or with a dead credential) is skipped; any other request
 is one run of the sync engine (`sync.engine`), under the installation's lease and within the
 invocation's deadline. A request with `activate_on_success` ends in `me:activate` and the
@@ -57,6 +58,11 @@ async def _run_sync(deps: SyncDeps, request: SyncRequest, deadline: Deadline | N
         return SyncOutcome.GONE
     if request.reason == SyncReason.KEEP_ALIVE:
         return await keep_grant_alive(deps, record.installation_id)
+    if request.reason == SyncReason.PREVIEW:
+        # Reads only, so a dry run is allowed before the first save and while syncing is paused.
+        from pleo_connector.sync.preview import preview_installation
+
+        return await preview_installation(deps, record, request)
     if not record.schedulable:
         logger.info("installation not schedulable; skipped", extra={"status": record.status})
         return SyncOutcome.SKIPPED

@@ -19,6 +19,7 @@ from pleo_connector.vocabulary import (
     InstallationErrorCode,
     InstallationStatus,
     Kind,
+    PreviewState,
     SyncOutcome,
 )
 from pleo_connector.web.render import DEFAULT_APP_NAME, render_page
@@ -227,6 +228,121 @@ def describe_run(run: RunFacts) -> LastRunView:
     )
 
 
+class PlannedRecordFacts(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def code(self) -> str: ...
+
+
+class PlanFacts(Protocol):
+    """What the page reads of a dry run's plan (`store.previews.PlanSummary` has this shape)."""
+
+    @property
+    def counts(self) -> Mapping[tuple[Kind, Action], int]: ...
+    @property
+    def samples(self) -> Mapping[tuple[Kind, Action], Sequence[PlannedRecordFacts]]: ...
+    @property
+    def refused(self) -> Sequence[RunProblemFacts]: ...
+    @property
+    def refused_total(self) -> int: ...
+    @property
+    def notes(self) -> Sequence[RunProblemFacts]: ...
+
+
+class PreviewFacts(Protocol):
+    """What the page reads of a dry run (`store.previews.Preview` has this shape)."""
+
+    @property
+    def updated_at(self) -> float: ...
+    @property
+    def summary(self) -> PlanFacts | None: ...
+    @property
+    def message(self) -> str | None: ...
+
+
+_PLANNED_WORDS: Mapping[Action, str] = {
+    Action.CREATE: "to create",
+    Action.UPDATE: "to update",
+    Action.ARCHIVE: "to archive",
+    Action.UNARCHIVE: "to unarchive",
+    Action.ADOPT: "found in Pleo already, to keep in sync from now on",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedGroup:
+    """The first records of one kind and action, e.g. "Accounts to create"."""
+
+    title: str
+    records: Sequence[str]
+    more: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanView:
+    """The dry run in plain words: where it is and, once planned, what the next sync would change
+    and what it would refuse."""
+
+    state: PreviewState = PreviewState.NONE
+    when: str | None = None
+    counts: Sequence[str] = ()
+    groups: Sequence[PlannedGroup] = ()
+    refused: Sequence[str] = ()
+    more_refused: int = 0
+    notes: Sequence[str] = ()
+    message: str | None = None
+
+    @property
+    def unfinished(self) -> bool:
+        return self.state in (PreviewState.QUEUED, PreviewState.RUNNING)
+
+
+def _problem_words(kind: Kind, reference: str, message: str) -> str:
+    return _clip(f"{_KIND_NAMES[kind][0].capitalize()} {reference}: {message}") or ""
+
+
+def describe_plan(state: PreviewState, preview: PreviewFacts | None) -> PlanView:
+    """Words for the page's dry-run section: counts in the order a sync applies them, then the
+    first records of each (by name and code), then what would be refused and why."""
+    if preview is None or preview.summary is None or state != PreviewState.READY:
+        message = preview.message if preview is not None else None
+        return PlanView(state=state, message=_clip(message))
+    summary = preview.summary
+    counts = [
+        _count_words(count, kind, _PLANNED_WORDS[action])
+        for (kind, action), count in summary.counts.items()
+    ]
+    groups = [
+        PlannedGroup(
+            title=f"{_KIND_NAMES[kind][1].capitalize()} {_PLANNED_WORDS[action]}",
+            records=[
+                _clip(f"{record.name} ({record.code})" if record.name else record.code) or ""
+                for record in records
+            ],
+            more=max(summary.counts.get((kind, action), 0) - len(records), 0),
+        )
+        for (kind, action), records in summary.samples.items()
+        if records
+    ]
+    refused = [
+        _problem_words(problem.kind, problem.reference, problem.message)
+        for problem in summary.refused
+    ]
+    when = datetime.fromtimestamp(preview.updated_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return PlanView(
+        state=state,
+        when=when,
+        counts=tuple(counts),
+        groups=tuple(groups),
+        refused=tuple(refused),
+        more_refused=max(summary.refused_total - len(refused), 0),
+        notes=tuple(
+            _problem_words(note.kind, note.reference, note.message) for note in summary.notes
+        ),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class SettingsView:
     """Everything the settings page shows.
@@ -261,6 +377,11 @@ class SettingsView:
     source_failures: int = 0
     # An operator paused the scheduled syncs (`pleo-connector-admin pause`).
     paused: bool = False
+    preview: PlanView = field(default_factory=PlanView)
+    # Saved connection settings exist, so a dry run of them can be asked for.
+    can_preview_saved: bool = False
+    # What is in progress, as the progress check names it; None when nothing is.
+    progress_key: str | None = None
 
 
 def _clip(text: str | None) -> str | None:

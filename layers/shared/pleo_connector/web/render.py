@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pleo_connector.web.security import stylesheet
+from pleo_connector.web.security import progress_script, stylesheet
 
 if TYPE_CHECKING:
     import jinja2
@@ -36,6 +36,7 @@ def environment() -> jinja2.Environment:
     )
     # Our own constant text: marked safe so the bytes match the CSP hash exactly.
     env.globals["stylesheet"] = Markup(stylesheet())  # noqa: S704
+    env.globals["progress_script"] = Markup(progress_script())  # noqa: S704
     env.globals["app_name"] = DEFAULT_APP_NAME
     env.globals["base_path"] = ""
     return env

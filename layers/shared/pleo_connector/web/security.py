@@ -1,7 +1,8 @@
 """The security headers every page and redirect carries.
 
-The pages load nothing from anywhere: the one stylesheet is inlined and allowed by its hash, there
-is no script at all, and forms may only post back to this app (plus, when a page needs it, the
+The pages load nothing from anywhere: the one stylesheet is inlined and allowed by its hash, the
+one script (the settings page's progress check, which asks this app alone) likewise, and forms may
+only post back to this app (plus, when a page needs it, the
 authorization server). Framing is refused unless the operator names the allowed ancestors.
 """
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 STYLESHEET_PATH = Path(__file__).parent / "templates" / "style.css"
+PROGRESS_SCRIPT_PATH = Path(__file__).parent / "templates" / "progress.js"
 
 
 @cache
@@ -24,10 +26,27 @@ def stylesheet() -> str:
 
 
 @cache
+def progress_script() -> str:
+    """The settings page's progress check, inlined: it polls `/settings/progress`, waiting longer
+    each time, and reloads the page once when what it shows has changed."""
+    return PROGRESS_SCRIPT_PATH.read_text(encoding="utf-8")
+
+
+def _hash_source(text: str) -> str:
+    digest = hashlib.sha256(text.encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+
+
+@cache
 def stylesheet_hash() -> str:
     """The CSP source expression that allows exactly the inline stylesheet."""
-    digest = hashlib.sha256(stylesheet().encode("utf-8")).digest()
-    return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
+    return _hash_source(stylesheet())
+
+
+@cache
+def progress_script_hash() -> str:
+    """The CSP source expression that allows exactly the inline progress script."""
+    return _hash_source(progress_script())
 
 
 def origin_of(url: str) -> str:
@@ -87,6 +106,8 @@ class SecurityPolicy:
             (
                 "default-src 'none'",
                 f"style-src {stylesheet_hash()}",
+                f"script-src {progress_script_hash()}",
+                "connect-src 'self'",
                 f"form-action {form_action}",
                 f"frame-ancestors {ancestors}",
                 "base-uri 'none'",
