@@ -15,13 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from local.resources import LocalResources
-from local.services import PORTS, free_port
-from local.world import WorldConfig, spawn_world, stop_spawned, wait_until_ready
 from tests.e2e.flows import Browser, SecretLedger, WorldStore, wait_for
 from tests.support.emulator import EmulatorControl
 from tests.support.snapshots import generated, pleo_view, snapshot_view
-from tests.support.world_fixtures import TEST_VISIBILITY_TIMEOUT_S, RunningWorld
+from tests.support.world_fixtures import RunningWorld, running_world
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -38,33 +35,9 @@ def json_world(
     tmp_path_factory: pytest.TempPathFactory, secret_ledger: SecretLedger
 ) -> Iterator[RunningWorld]:
     state_dir = tmp_path_factory.mktemp("json-world")
-    config = WorldConfig(
-        ports={name: free_port() for name, *_ in PORTS},
-        state_dir=state_dir,
-        sqs_visibility_timeout_s=TEST_VISIBILITY_TIMEOUT_S,
-        adapter="json",
-    )
-    with (state_dir / "world.log").open("w", encoding="utf-8") as log:
-        process = spawn_world(config, log)
     secret_ledger.log_dirs.append(state_dir)  # its logs are checked for leaks as well
-    try:
-        try:
-            state = wait_until_ready(config, process)
-        except (RuntimeError, TimeoutError) as error:
-            tail = (state_dir / "world.log").read_text(encoding="utf-8")[-4000:]
-            pytest.fail(f"the JSON adapter's local world did not start: {error}\n{tail}")
-        urls = state["urls"]
-        yield RunningWorld(
-            api_url=urls["api"],
-            emulator_url=urls["pleo-emulator"],
-            dynamodb_url=urls["dynamodb-local"],
-            moto_url=urls["moto"],
-            resources=LocalResources(**state["resources"]),
-            state_dir=state_dir,
-            pid=process.pid,
-        )
-    finally:
-        stop_spawned(process, config)
+    with running_world(state_dir, adapter="json") as world:
+        yield world
 
 
 @pytest.fixture
@@ -174,3 +147,50 @@ def test_a_snapshot_is_synced_then_kept_and_only_its_change_is_written(
     }, counters
     assert pleo_view(pleo.data(company)) == snapshot_view(snapshot, GROUPS)
     assert _writes(_sync_now(browser, store, pleo)) == {}
+
+
+def _preview_state(browser: Browser) -> str:
+    answer = browser.get("/settings/progress")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Content-Type"] == "application/json"
+    state: str = answer.json()["preview"]["state"]
+    return state
+
+
+def test_a_dry_run_of_the_form_shows_the_plan_and_writes_nothing_to_pleo(
+    setup: tuple[Browser, EmulatorControl, WorldStore, str], tmp_path: Path
+) -> None:
+    browser, pleo, store, company = setup
+    assert browser.install_api_key(pleo.issue_api_key(company)).status_code == 303
+    record = store.installation_of(company)
+    assert record is not None
+    browser.remember_credentials(record.installation_id)
+    wait_for(lambda: _settled(browser, store), "the install's first sync", SYNC_S)
+    assert _preview_state(browser) == "none"
+    before = pleo.data(company)
+
+    # The settings as entered, tried without saving: the worker plans them with reads only.
+    snapshot = generated({"DEPT": 2}, tax_codes=2, vendors=3, accounts=4)
+    source = tmp_path / "snapshot.json"
+    _write(source, snapshot)
+    pleo.clear_request_log()
+    kinds: dict[str, Any] = {"sync_tax_codes": "on", "sync_vendors": "on", "sync_accounts": "on"}
+    asked = browser.submit("/settings/preview", preview="form", source=str(source), **kinds)
+    assert asked.status_code == 303, asked.text
+    wait_for(lambda: _preview_state(browser) == "ready", "the dry run", SYNC_S)
+
+    counters = pleo.counters()
+    assert counters, "the dry run read Pleo"
+    assert _writes(counters) == {}, counters
+    assert pleo.data(company) == before
+    page = browser.get("/settings").text
+    plan = page.split('<section id="dry-run"', 1)[1].split("</section>", 1)[0]
+    for line in ("2 tax codes to create", "3 vendors to create", "4 accounts to create"):
+        assert f"<li>{line}</li>" in plan, plan
+    saved = store.installation_of(company)
+    assert saved is not None
+    assert "connection" not in saved.config  # tried, not saved
+
+    # A second press while nothing is planned is taken; the saved settings need saving first.
+    assert browser.submit("/settings/preview", preview="saved").status_code == 400
+    assert browser.submit("/settings/preview", preview="elsewhere").status_code == 400

@@ -8,6 +8,7 @@ its own state directory), so these tests exercise exactly what `make up` serves.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -54,13 +55,15 @@ class RunningWorld:
         return read_activity(self.state_dir / "activity.jsonl")
 
 
-@pytest.fixture(scope="session")
-def local_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorld]:
-    state_dir = tmp_path_factory.mktemp("local-world")
+@contextlib.contextmanager
+def running_world(state_dir: Path, *, adapter: str | None = None) -> Iterator[RunningWorld]:
+    """A local world in `state_dir` as `make up` starts it (with `ADAPTER=adapter` when given),
+    stopped afterwards with every process it started."""
     config = WorldConfig(
         ports={name: free_port() for name, *_ in PORTS},
         state_dir=state_dir,
         sqs_visibility_timeout_s=TEST_VISIBILITY_TIMEOUT_S,
+        adapter=adapter,
     )
     with (state_dir / "world.log").open("w", encoding="utf-8") as log:
         process = spawn_world(config, log)
@@ -85,6 +88,12 @@ def local_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWor
         stop_spawned(process, config)
         left = [pgid for pgid in [process.pid, *groups] if group_alive(pgid)]
         assert not left, f"processes left behind by the local world: {left}"
+
+
+@pytest.fixture(scope="session")
+def local_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorld]:
+    with running_world(tmp_path_factory.mktemp("local-world")) as world:
+        yield world
 
 
 def _recorded_groups(state_dir: Path) -> list[int]:

@@ -40,6 +40,8 @@ EXPECTED_ROUTES = {
     ("GET", "/settings"): "SettingsFunction",
     ("POST", "/settings"): "SettingsFunction",
     ("POST", "/settings/sync"): "SettingsFunction",
+    ("POST", "/settings/preview"): "SettingsFunction",
+    ("GET", "/settings/progress"): "SettingsFunction",
     ("POST", "/settings/disconnect"): "DisconnectFunction",
     ("GET", "/health"): "HealthFunction",
 }

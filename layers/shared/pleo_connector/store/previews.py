@@ -179,7 +179,8 @@ class PreviewRepository:
         return self._end(
             installation_id,
             preview_id,
-            "SET #state = :state, updated_at = :now, summary = :summary REMOVE connection",
+            "SET #state = :state, updated_at = :now, #summary = :summary REMOVE #connection",
+            {"#summary": "summary"},
             {":state": s(PreviewState.READY), ":summary": json_attr(_summary_json(summary))},
         )
 
@@ -188,17 +189,27 @@ class PreviewRepository:
         return self._end(
             installation_id,
             preview_id,
-            "SET #state = :state, updated_at = :now, message = :message REMOVE connection",
+            "SET #state = :state, updated_at = :now, #message = :message REMOVE #connection",
+            {"#message": "message"},
             {":state": s(PreviewState.FAILED), ":message": s(_clip(message, MAX_MESSAGE_CHARS))},
         )
 
-    def _end(self, installation_id: str, preview_id: str, update: str, values: Item) -> bool:
+    def _end(
+        self,
+        installation_id: str,
+        preview_id: str,
+        update: str,
+        names: Mapping[str, str],
+        values: Item,
+    ) -> bool:
+        """`update`, while the item is still this dry run (CONNECTION and the like are words
+        DynamoDB reserves, hence the names)."""
         try:
             self._table.update(
                 _key(installation_id),
                 update=update,
                 condition="preview_id = :id",
-                names={"#state": "state"},
+                names={"#state": "state", "#connection": "connection", **names},
                 values={**values, ":now": n(self._clock()), ":id": s(preview_id)},
             )
         except WriteConflictError:
@@ -268,9 +279,11 @@ def _summary_from(stored: dict[str, Any]) -> PlanSummary:
             samples[(kind, action)] = tuple(
                 PlannedRecord(str(name), str(code)) for name, code in records
             )
+    # Stored JSON keeps its keys sorted: the order a sync applies them is restored here.
+    order = [(kind, action) for kind in Kind for action in Action]
     return PlanSummary(
-        counts=counts,
-        samples=samples,
+        counts={key: counts[key] for key in order if key in counts},
+        samples={key: samples[key] for key in order if key in samples},
         refused=_problems_from(list(stored.get("refused", [])), "refused"),
         refused_total=int(stored.get("refused_total", 0)),
         notes=_problems_from(list(stored.get("notes", [])), "notes"),
