@@ -45,6 +45,15 @@ EXPECTED_ROUTES = {
 }
 WORKER = "SyncWorkerFunction"
 DISPATCHER = "SyncDispatcherFunction"
+CREDENTIALS_KEY = "CredentialsKey"
+OPERATIONS_KEY = "OperationsKey"
+# What a principal may do with the operations key, by the service it goes through: SQS generates
+# a data key to send and decrypts to receive (and to send: it checks the cached key); Secrets
+# Manager only decrypts for the functions, which never write a secret.
+OPERATIONS_KEY_ACTIONS = {
+    "sqs": {"kms:GenerateDataKey", "kms:Decrypt"},
+    "secretsmanager": {"kms:Decrypt"},
+}
 POWERTOOLS_ENV = ("POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL")
 # Which resource type each service's actions may name.
 SCOPE_OF_SERVICE = {
@@ -348,7 +357,9 @@ def check_parameters(template: Template) -> None:
 
 def check_policies_scoped(template: Template) -> None:
     """Every inline statement names the exact ARNs its actions need, of the right kind. S3 is
-    read only from the stack's source bucket and prefix, and only when the stack names one."""
+    read only from the stack's source bucket and prefix, and only when the stack names one. KMS
+    is used only under a condition: the credentials' key with an installation's context, the
+    operations key only through the service whose data it encrypts."""
     for name, function in functions(template).items():
         for condition, policy in policy_documents(function):
             assert isinstance(policy, dict), f"{name}: managed policy {policy!r} is not scoped"
@@ -374,12 +385,38 @@ def check_policies_scoped(template: Template) -> None:
                         index = suffix.removeprefix("/index/")
                         assert index in index_names(template), f"{name}: {logical}{suffix}"
                 if service == "kms":
-                    condition = statement["Condition"]["ForAnyValue:StringEquals"]
-                    assert condition["kms:EncryptionContextKeys"] == "installation_id", name
+                    check_key_statement(name, statement)
+
+
+def check_key_statement(name: str, statement: dict[str, Any]) -> None:
+    """One KMS statement of a function or role: which key, which actions, under which condition."""
+    key = getatt_target(statement["Resource"])
+    actions = set(statement_actions(statement))
+    if key == CREDENTIALS_KEY:
+        context = statement["Condition"]["ForAnyValue:StringEquals"]
+        assert context["kms:EncryptionContextKeys"] == "installation_id", name
+        assert actions <= {"kms:Encrypt", "kms:Decrypt"}, f"{name}: {actions}"
+        return
+    assert key == OPERATIONS_KEY, f"{name}: KMS on {key}"
+    assert set(statement["Condition"]) == {"StringEquals"}, name
+    [service] = via_services(statement)
+    assert actions <= OPERATIONS_KEY_ACTIONS[service], f"{name}: {actions} through {service}"
+
+
+def via_services(statement: dict[str, Any]) -> list[str]:
+    """The services of a statement's `kms:ViaService` condition ("sqs", "secretsmanager")."""
+    values = statement["Condition"]["StringEquals"]["kms:ViaService"]
+    services = []
+    for value in values if isinstance(values, list) else [values]:
+        match = re.fullmatch(r"([a-z]+)\.\$\{AWS::Region\}\.amazonaws\.com", sub_text(value))
+        assert match, f"kms:ViaService {value!r} is not one service of this region"
+        services.append(match.group(1))
+    return services
 
 
 def check_function_permissions(template: Template) -> None:
-    """Who may do what: the health check nothing, the dispatcher only read its index and queue."""
+    """Who may do what: the health check nothing, the dispatcher only read its index and send to
+    its queue (with the queue's key, and never the credentials' key)."""
     assert "Policies" not in functions(template)["HealthFunction"]["Properties"]
     dispatcher = functions(template)[DISPATCHER]["Properties"]["Policies"]
     dispatcher_actions = {
@@ -390,7 +427,16 @@ def check_function_permissions(template: Template) -> None:
             statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         )
     }
-    assert dispatcher_actions == {"dynamodb:Query", "sqs:SendMessage"}
+    assert dispatcher_actions == {
+        "dynamodb:Query",
+        "sqs:SendMessage",
+        "kms:GenerateDataKey",
+        "kms:Decrypt",
+    }
+    for policy in dispatcher:
+        for statement in policy["Statement"]:
+            if statement_actions(statement)[0].startswith("kms:"):
+                assert getatt_target(statement["Resource"]) == OPERATIONS_KEY
 
 
 def check_source_reading(template: Template) -> None:
