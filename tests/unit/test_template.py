@@ -853,12 +853,27 @@ def widget_metrics(widget: dict[str, Any]) -> list[tuple[str, str, tuple[tuple[s
     return rows
 
 
-def check_dashboard(template: Template) -> None:
-    """The dashboard shows syncs (every outcome), errors (every function, the API), 429s, the
-    dead-letter queues, the run duration's p95 and the installations' moves between statuses;
-    each of the app's metrics exactly as metrics.py prints it, each alarm's state."""
-    from pleo_connector.vocabulary import SyncOutcome
+def widget_searches(widget: dict[str, Any]) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(namespace, metric, dimension names sorted) of each SEARCH expression of a widget."""
+    searches = []
+    for row in widget["properties"].get("metrics", []):
+        for part in row:
+            if isinstance(part, dict) and "SEARCH(" in part.get("expression", ""):
+                match = re.fullmatch(
+                    r"SEARCH\('\{(\w+),([\w,]+)\} MetricName=\"(\w+)\"', '\w+', \d+\)",
+                    part["expression"],
+                )
+                assert match, part["expression"]
+                namespace, dimensions, metric = match.groups()
+                searches.append((namespace, metric, tuple(sorted(dimensions.split(",")))))
+    return searches
 
+
+def check_dashboard(template: Template) -> None:
+    """The dashboard shows syncs (a search over every outcome, present and future), errors
+    (every function, the API), 429s, the dead-letter queues, the run duration's p95 and the
+    installations' moves between statuses; each of the app's metrics exactly as metrics.py
+    prints it, each alarm's state."""
     widgets = dashboard_widgets(template)
     namespace, series = emitted_series(template)
     shown = [row for widget in widgets for row in widget_metrics(widget)]
@@ -866,8 +881,12 @@ def check_dashboard(template: Template) -> None:
         if space == namespace:
             assert (metric, dimensions) in series, f"{metric} {dimensions}: not emitted"
     service = dict([SERVICE_DIMENSION])["service"]
-    outcomes = {dict(dims)["Outcome"] for space, metric, dims in shown if metric == "Syncs"}
-    assert outcomes == {str(outcome) for outcome in SyncOutcome}
+    searches = [search for widget in widgets for search in widget_searches(widget)]
+    emitted_names = {(metric, tuple(sorted(name for name, _ in dims))) for metric, dims in series}
+    for space, metric, dimension_names in searches:
+        assert space == namespace, f"SEARCH of {metric} in {space}"
+        assert (metric, dimension_names) in emitted_names, f"SEARCH of {metric} {dimension_names}"
+    assert (namespace, "Syncs", ("Outcome", "service")) in searches
     errors = {dict(dims)["FunctionName"] for space, metric, dims in shown if metric == "Errors"}
     assert errors == {f"<{name}>" for name in functions(template)}
     assert ("AWS/ApiGateway", "5xx", (("ApiId", "<HttpApi>"),)) in shown
@@ -1046,7 +1065,8 @@ def _schedule_role_statements(template: Template) -> Any:
 
 def _replace_in_dashboard(template: Template, old: str, new: str) -> None:
     body = _properties(template, "Dashboard")["DashboardBody"]
-    assert old in body["Fn::Sub"], old
+    if old not in body["Fn::Sub"]:  # not an AssertionError: a mutation that misses must not pass
+        raise RuntimeError(f"{old!r} is not in the dashboard")
     body["Fn::Sub"] = body["Fn::Sub"].replace(old, new, 1)
 
 
@@ -1670,8 +1690,22 @@ MUTATIONS: list[tuple[str, Callable[[Template], object], Callable[[Template], No
         check_dashboard,
     ),
     (
-        "a dashboard without an outcome of the syncs",
-        lambda t: _replace_in_dashboard(t, '"Outcome", "busy"', '"Outcome", "bussy"'),
+        "the syncs searched without their service",
+        lambda t: _replace_in_dashboard(
+            t, "{PleoConnector,Outcome,service}", "{PleoConnector,Outcome}"
+        ),
+        check_dashboard,
+    ),
+    (
+        "the syncs searched by a dimension nobody records",
+        lambda t: _replace_in_dashboard(
+            t, "{PleoConnector,Outcome,service}", "{PleoConnector,Kind,service}"
+        ),
+        check_dashboard,
+    ),
+    (
+        "a search of a metric nobody emits",
+        lambda t: _replace_in_dashboard(t, 'MetricName=\\"Syncs\\"', 'MetricName=\\"Sync\\"'),
         check_dashboard,
     ),
     (
