@@ -118,7 +118,9 @@ class WorldConfig:
 
 def write_demo_book(path: Path) -> Path:
     """Write the demo book (Nordlys Design ApS) afresh at `path`. piecash lives in the app's
-    virtualenv, not SAM CLI's, so the book is written by the app's Python."""
+    virtualenv, not SAM CLI's, so the book is written by the app's Python. Whatever was there
+    goes first: piecash cannot overwrite a file that is not an SQLite database."""
+    path.unlink(missing_ok=True)
     completed = subprocess.run(
         [str(APP_PYTHON), "-m", "local.gnucash_books", "demo", str(path)],
         cwd=ROOT,
@@ -468,14 +470,18 @@ class World:
             "",
             "Open in a browser:",
             f"  connect with OAuth  {api_url}/oauth/start  (the emulator's consent page: approve)",
-            f"  connect with a key  {api_url}/install/api-key  (a key: see README, Local world)",
+            f"  connect with a key  {api_url}/install/api-key",
             f"  settings            {api_url}/settings  (after connecting)",
         ]
         if self.backing is not None and self.backing.emulator_url:
-            lines.append(
-                f"  Pleo's side         {self.backing.emulator_url}/_emulator/installations"
-                "  and /_emulator/data"
-            )
+            from local.pleo_emulator.state import DEFAULT_CLIENT_ID, DEFAULT_COMPANY_ID
+
+            emulator = self.backing.emulator_url
+            body = json.dumps({"company_id": DEFAULT_COMPANY_ID, "client_id": DEFAULT_CLIENT_ID})
+            lines += [
+                f"  Pleo's side         {emulator}/_emulator/installations  and /_emulator/data",
+                f"  an API key:  curl -s -X POST {emulator}/_emulator/api-keys -d '{body}'",
+            ]
         book = self.state.get("book")
         if book:
             lines += [
