@@ -997,7 +997,7 @@ def run_demo(
         process = spawn_world(config, world_log)
     state: dict[str, Any] = {}
     outcomes: list[StepOutcome] = []
-    failed = False
+    failed = stopped = False
     context: DemoContext | None = None
     try:
         try:
@@ -1040,6 +1040,7 @@ def run_demo(
                 result = "FAILED"
                 if not (isinstance(error, DemoFailure) and error.story_goes_on):
                     outcomes.append(StepOutcome(f"{number}. {title}", result, _since(step_started)))
+                    stopped = True
                     break
             outcomes.append(StepOutcome(f"{number}. {title}", result, _since(step_started)))
             out.flush()
@@ -1061,7 +1062,7 @@ def run_demo(
             f"Stopped; {'no process left' if not left else f'still running: {left}'}. "
             f"World log: {world_log_path}\n"
         )
-    if failed:
+    if stopped:  # the world log's last lines are those of the step that stopped the story
         out.write(_tail(world_log_path))
     out.write("\nSummary\n")
     for line in summary_table(outcomes, time.monotonic() - started):
