@@ -39,12 +39,10 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 from urllib.parse import urlencode, urlsplit
 
 from local import gnucash_books
-from local.functions import load_function_specs
-from local.invoker import Invocation, Invoker
 from local.pleo_emulator.control_client import EmulatorControl, consent_form_fields
 from local.resources import LocalResources
 from local.services import LOCAL_REGION
@@ -53,7 +51,6 @@ from local.world import (
     WorldConfig,
     common_arguments,
     config_from,
-    environment_builder,
     group_alive,
     pid_alive,
     read_activity,
@@ -62,9 +59,6 @@ from local.world import (
     stop_spawned,
     wait_until_ready,
 )
-
-if TYPE_CHECKING:
-    from local.function_spec import FunctionSpec
 
 # A failed sync message comes back after this many seconds in the demo, not the template's 720.
 DEMO_VISIBILITY_TIMEOUT_S = 5
@@ -174,22 +168,6 @@ class DemoContext:
             raise DemoFailure("the local world wrote no GnuCash book: is ADAPTER gnucash?")
         return Path(self.state["book"])
 
-    def specs(self) -> dict[str, FunctionSpec]:
-        return load_function_specs(self.config.template, self.resources, self.config.base_dir)
-
-    def http(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> HttpAnswer:
-        """One request to the local API (redirects are not followed: steps look at them)."""
-        request = urllib.request.Request(  # noqa: S310 - loopback only
-            self.api_url + path, data=body, method=method, headers=headers or {}
-        )
-        return _answer(urllib.request.build_opener(_NoRedirect), request)
-
     def aws_client(self, service: str) -> Any:
         import boto3
 
@@ -200,13 +178,6 @@ class DemoContext:
             region_name=LOCAL_REGION,
         )
         return session.client(service, endpoint_url=endpoint)
-
-    def invoker(self) -> Invoker:
-        """A fresh invoker with the world's environment, like `local.world invoke` uses."""
-        build = environment_builder(
-            self.config, self.target.dynamodb_url, self.target.moto_url, self.target.emulator_url
-        )
-        return Invoker(self.specs(), build, log=None)
 
     def wait_until[T](
         self,
@@ -243,24 +214,6 @@ class DemoContext:
 
 
 DemoStep = Callable[[DemoContext], list[str]]
-
-
-def describe(invocation: Invocation) -> str:
-    """One readable line for an invocation's outcome."""
-    payload = invocation.payload
-    if invocation.is_error:
-        text = f"ERROR {invocation.error_type}: {payload.get('errorMessage')}"
-    elif isinstance(payload, dict) and "statusCode" in payload:
-        headers = {k.lower(): v for k, v in (payload.get("headers") or {}).items()}
-        text = f"HTTP {payload['statusCode']}"
-        if "location" in headers:
-            text += f" -> {headers['location'][:70]}"
-        elif payload.get("body"):
-            text += f" {_short_body(str(payload['body']))}"
-    else:
-        text = json.dumps(payload)[:80]
-    start = f"cold start, init {invocation.init_ms:.0f} ms" if invocation.init_ms else "warm"
-    return f"{text}  ({start}, {invocation.duration_ms:.0f} ms)"
 
 
 def _short_body(body: str) -> str:
