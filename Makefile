@@ -72,13 +72,13 @@ build: venv sam ## sam build, then compile the bytecode Lambda cannot write itse
 bench: build dynamodb ## every benchmark, printed as `bench: <name> = <value> <unit>`
 	$(PY) -m bench
 
-up: world-deps ## start the local world and leave it running (ADAPTER=json: the snapshot adapter; make down stops it)
+up: world-deps ## start the local world and leave it running: GnuCash and the demo book (ADAPTER=json: the snapshot adapter; make down stops it)
 	$(SAM_PY) -m local.world up
 
 down: ## stop the local world
 	@if [ -x $(SAM_PY) ]; then $(SAM_PY) -m local.world down; fi
 
-demo: world-deps ## set up, start the local world, run the whole story, stop
+demo: world-deps ## set up, start the local world, run the whole GnuCash story (about 40 s), stop
 	$(SAM_PY) -m local.demo
 
 status: ## what the running local world serves, health-checked

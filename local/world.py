@@ -45,6 +45,7 @@ from local.invoker import (
 from local.resources import LocalResources, create_all, load_template
 from local.scheduler import Schedule, Scheduler, schedules
 from local.services import (
+    APP_PYTHON,
     PORTS,
     ROOT,
     Service,
@@ -65,6 +66,9 @@ EVENTS_DIR = ROOT / "events"
 RESOURCE_PREFIX = "pleo-connector-local"
 # The emulator's default registered client uses this secret; the local secret must match it.
 LOCAL_SECRET_VALUES = {"PleoClientSecret": "local-client-secret"}
+# What `up` and the demo run when $ADAPTER is unset: the GnuCash adapter, with the demo book
+# written into the state directory. `ADAPTER=` (set, empty) keeps the template's default.
+DEFAULT_LOCAL_ADAPTER = "gnucash"
 
 # name, default port, environment variable, what it is
 
@@ -105,6 +109,28 @@ class WorldConfig:
     def activity_file(self) -> Path:
         """One JSON line per invocation made by the event sources and the local API."""
         return self.state_dir / "activity.jsonl"
+
+    @property
+    def demo_book(self) -> Path:
+        """The GnuCash book a world with `ADAPTER=gnucash` writes at every start."""
+        return self.state_dir / "books" / "demo.gnucash"
+
+
+def write_demo_book(path: Path) -> Path:
+    """Write the demo book (Nordlys Design ApS) afresh at `path`. piecash lives in the app's
+    virtualenv, not SAM CLI's, so the book is written by the app's Python. Whatever was there
+    goes first: piecash cannot overwrite a file that is not an SQLite database."""
+    path.unlink(missing_ok=True)
+    completed = subprocess.run(
+        [str(APP_PYTHON), "-m", "local.gnucash_books", "demo", str(path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"could not write the demo book {path}: {completed.stderr.strip()}")
+    return path
 
 
 def emulator_available() -> bool:
@@ -325,6 +351,9 @@ class World:
         config = self.config
         config.log_dir.mkdir(parents=True, exist_ok=True)
         config.activity_file.unlink(missing_ok=True)
+        if config.adapter == "gnucash":
+            # A fresh world (DynamoDB Local and the emulator keep nothing) gets a fresh book.
+            self.state["book"] = str(write_demo_book(config.demo_book))
         write_state(config, self.state)
         self.backing = start_backing(config, config.log_dir, self._remember, self.out)
         backing = self.backing
@@ -429,9 +458,37 @@ class World:
             )
         lines.append(f"  table              {', '.join(self.backing.resources.tables.values())}")
         lines.append(f"  logs and state     {self.config.state_dir}")
+        lines.append(f"  adapter            {self.config.adapter or 'the template default'}")
+        lines.extend(self._try_it_lines(api.url))
         lines.append("Stop it with Ctrl-C or `make down`. Health: `python -m local.world status`.")
         self.out.write("\n".join(lines) + "\n\n")
         self.out.flush()
+
+    def _try_it_lines(self, api_url: str) -> list[str]:
+        """What to open in a browser, and, with the GnuCash adapter, the book to enter."""
+        lines = [
+            "",
+            "Open in a browser:",
+            f"  connect with OAuth  {api_url}/oauth/start  (the emulator's consent page: approve)",
+            f"  connect with a key  {api_url}/install/api-key",
+            f"  settings            {api_url}/settings  (after connecting)",
+        ]
+        if self.backing is not None and self.backing.emulator_url:
+            from local.pleo_emulator.state import DEFAULT_CLIENT_ID, DEFAULT_COMPANY_ID
+
+            emulator = self.backing.emulator_url
+            body = json.dumps({"company_id": DEFAULT_COMPANY_ID, "client_id": DEFAULT_CLIENT_ID})
+            lines += [
+                f"  Pleo's side         {emulator}/_emulator/installations  and /_emulator/data",
+                f"  an API key:  curl -s -X POST {emulator}/_emulator/api-keys -d '{body}'",
+            ]
+        book = self.state.get("book")
+        if book:
+            lines += [
+                "GnuCash book to enter on the settings page (written afresh at every start):",
+                f"  {book}",
+            ]
+        return lines
 
     def stop(self) -> None:
         """Stop everything this world started, in reverse order."""
@@ -723,9 +780,10 @@ def common_arguments() -> argparse.ArgumentParser:
     )
     common.add_argument(
         "--adapter",
-        default=os.environ.get("ADAPTER") or None,
-        help="the accounting-system adapter the functions read, e.g. json (default: the "
-        "template's Adapter parameter; or $ADAPTER)",
+        default=os.environ.get("ADAPTER", DEFAULT_LOCAL_ADAPTER),
+        help=f"the accounting-system adapter the functions read, e.g. json (default: $ADAPTER, "
+        f"else {DEFAULT_LOCAL_ADAPTER}, with the demo book in the state directory); an empty "
+        "value keeps the template's Adapter parameter",
     )
     return common
 
@@ -739,7 +797,7 @@ def config_from(args: argparse.Namespace) -> WorldConfig:
         env_vars=args.env_vars,
         sqs_visibility_timeout_s=args.sqs_visibility_timeout,
         schedule_rate_s=args.schedule_rate,
-        adapter=args.adapter,
+        adapter=args.adapter or None,
     )
 
 
@@ -785,8 +843,9 @@ def world_argv(config: WorldConfig) -> list[str]:
         argv.append(f"--sqs-visibility-timeout={config.sqs_visibility_timeout_s}")
     if config.schedule_rate_s is not None:
         argv.append(f"--schedule-rate={config.schedule_rate_s}")
-    if config.adapter is not None:
-        argv.append(f"--adapter={config.adapter}")
+    # Always explicit: an empty value keeps the template's default in the child, whose own
+    # default would otherwise be DEFAULT_LOCAL_ADAPTER.
+    argv.append(f"--adapter={config.adapter or ''}")
     return argv
 
 

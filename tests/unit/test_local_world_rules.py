@@ -11,8 +11,10 @@ import pytest
 from local.function_spec import FunctionSpec
 from local.invoker import lambda_environment
 from local.scheduler import Schedule, scheduled_event
+from local.services import PORTS
 from local.sqs_poller import _failed_ids
 from local.world import (
+    DEFAULT_LOCAL_ADAPTER,
     WorldConfig,
     build_parser,
     common_arguments,
@@ -151,18 +153,38 @@ def test_the_environments_adapter_wins_over_the_env_vars_files(
     assert lambda_environment(_worker_spec(), world_overrides(config))["ADAPTER"] == "json"
 
 
-@pytest.mark.parametrize("unset", [None, ""])
-def test_without_an_adapter_in_the_environment_the_template_default_holds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unset: str | None
+def test_without_an_adapter_in_the_environment_the_world_reads_gnucash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if unset is None:
-        monkeypatch.delenv("ADAPTER", raising=False)
-    else:
-        monkeypatch.setenv("ADAPTER", unset)
+    """`make up` with nothing set: the GnuCash adapter (the demo book is written for it)."""
+    monkeypatch.delenv("ADAPTER", raising=False)
+    config = _world_config(tmp_path, {"Parameters": {}}, [])
+
+    assert config.adapter == DEFAULT_LOCAL_ADAPTER == "gnucash"
+    assert lambda_environment(_worker_spec(), world_overrides(config))["ADAPTER"] == "gnucash"
+
+
+def test_an_empty_adapter_keeps_the_templates_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADAPTER", "")
     config = _world_config(tmp_path, {"Parameters": {}}, [])
 
     assert config.adapter is None
     assert lambda_environment(_worker_spec(), world_overrides(config))["ADAPTER"] == "placeholder"
+
+
+def test_a_spawned_world_without_an_adapter_keeps_the_templates_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tests' worlds (`WorldConfig(adapter=None)`) must not get the CLI's default."""
+    monkeypatch.delenv("ADAPTER", raising=False)
+    config = WorldConfig(ports={name: port for name, port, *_ in PORTS}, state_dir=tmp_path)
+
+    argv = world_argv(config)
+
+    assert "--adapter=" in argv
+    assert config_from(build_parser().parse_args(argv[3:])).adapter is None
 
 
 def test_the_adapter_flag_reaches_a_spawned_world(tmp_path: Path) -> None:
