@@ -365,8 +365,8 @@ def dry_run_lines(page: str) -> list[str]:
     for found in lists:
         classes = found.group(1).split()
         items = _items(found.group(2))
-        label = _text(section[before : found.start()])
-        label = label if 0 < len(label) <= 60 else ""
+        titles = re.findall(r"<h3[^>]*>(.*?)</h3>", section[before : found.start()], re.S)
+        label = _text(titles[-1]) if titles else ""
         before = found.end()
         if "plan-counts" in classes:
             lines += [f"  {item}" for item in items]
