@@ -355,6 +355,77 @@ def sync_now(admin: Admin, args: argparse.Namespace, console: Console) -> Report
     )
 
 
+DRY_RUN_WAIT_S = 120.0
+DRY_RUN_POLL_S = 1.0
+
+
+def _dry_run_arguments(parser: argparse.ArgumentParser) -> None:
+    installation_argument(parser)
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=DRY_RUN_WAIT_S,
+        metavar="SECONDS",
+        help=f"how long to wait for the plan (default {DRY_RUN_WAIT_S:.0f})",
+    )
+
+
+@command(
+    "dry-run",
+    "plan the next sync with reads only, as the settings page does, and print it",
+    _dry_run_arguments,
+)
+def dry_run(admin: Admin, args: argparse.Namespace, console: Console) -> Report:
+    """The worker plans it (only the worker has the accounting system's reader); this waits for
+    the plan and prints it in the settings page's words."""
+    import time
+
+    from pleo_connector.connect.settings import preview_of, request_preview
+    from pleo_connector.vocabulary import PreviewState
+    from pleo_connector.web.pages import describe_plan
+
+    require(admin, args.installation_id)
+    services = admin.settings
+    asked = request_preview(services, args.installation_id)
+    started = time.monotonic()
+    while True:
+        state, preview = preview_of(services, args.installation_id)
+        waited = time.monotonic() - started
+        if preview is None or preview.preview_id != asked.preview_id:
+            raise AdminError("a newer dry run replaced this one; run the command again")
+        if state not in (PreviewState.QUEUED, PreviewState.RUNNING) or waited > args.wait:
+            break
+        console.progress(f"dry run: {state.value}, {waited:.0f} s")
+        time.sleep(DRY_RUN_POLL_S)
+    console.done()
+    plan = describe_plan(state, preview)
+    data = {
+        "installation_id": args.installation_id,
+        "state": state.value,
+        "message": plan.message,
+        "counts": list(plan.counts),
+        "records": {group.title: list(group.records) for group in plan.groups},
+        "refused": list(plan.refused),
+        "refused_more": plan.more_refused,
+    }
+    if state in (PreviewState.QUEUED, PreviewState.RUNNING):
+        raise AdminError(
+            f"the dry run is still {state.value} after {args.wait:.0f} s; its result shows on "
+            "the settings page when it is ready"
+        )
+    if state is not PreviewState.READY:
+        return Report(data, f"The dry run did not plan: {plan.message or state.value}.")
+    lines = [f"Dry run of {args.installation_id}, with reads only (nothing was changed):"]
+    lines += [f"  {line}" for line in plan.counts] or ["  Nothing would change."]
+    for group in plan.groups:
+        more = f", and {group.more} more" if group.more else ""
+        lines.append(f"  {group.title}: {', '.join(group.records)}{more}")
+    lines += [f"  refused: {line}" for line in plan.refused]
+    if plan.more_refused:
+        lines.append(f"  and {plan.more_refused} more refused")
+    return Report(data, "\n".join(lines))
+
+
 def _pause_report(record: InstallationRecord) -> Report:
     data = installation_summary(record)
     if record.paused:

@@ -213,6 +213,34 @@ def test_redrive_sends_the_dead_letters_back_and_the_worker_runs_them(
     assert forced.err.startswith("error: StartMessageMoveTask failed")
 
 
+def test_dry_run_prints_the_plan_and_writes_nothing_to_pleo(
+    admin: Callable[..., Ran],
+    browser: Browser,
+    pleo: EmulatorControl,
+    company: str,
+) -> None:
+    installation_id = _install_api_key(browser, pleo, company)
+    wait_for(lambda: _runs(admin, installation_id), "the first sync's run", SYNC_S)
+    pleo.clear_request_log()
+
+    planned = admin("--json", "dry-run", installation_id)
+    shown = admin("dry-run", installation_id)
+
+    assert planned.code == 0, planned.err
+    report = planned.json()
+    assert report["installation_id"] == installation_id
+    assert report["state"] == "ready"
+    assert all(line[0].isdigit() for line in report["counts"]), report
+    assert shown.code == 0, shown.err
+    assert shown.out.startswith(f"Dry run of {installation_id}, with reads only")
+    counters = pleo.counters()
+    assert counters, "the dry runs read Pleo"
+    writes = [op for op in counters if not (op.startswith("GET ") or op.endswith(":search"))]
+    assert writes == [], counters
+    unknown = admin("dry-run", "no-such-installation")
+    assert unknown.code != 0
+
+
 def test_export_redacts_every_secret(
     admin: Callable[..., Ran],
     browser: Browser,

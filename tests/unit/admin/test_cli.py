@@ -72,7 +72,17 @@ def test_every_command_is_offered() -> None:
     code, out, _ = run("--help")
 
     assert code == EXIT_OK
-    for name in ("list", "show", "sync-now", "pause", "resume", "disconnect", "redrive", "export"):
+    for name in (
+        "list",
+        "show",
+        "sync-now",
+        "dry-run",
+        "pause",
+        "resume",
+        "disconnect",
+        "redrive",
+        "export",
+    ):
         assert name in COMMANDS
         assert name in out
 
