@@ -560,7 +560,7 @@ def measure(
     import boto3
 
     from bench.bench_dispatcher import batch_write, installation_items
-    from local.pleo_emulator.control_client import EmulatorControl
+    from local.pleo_emulator.control_client import EmulatorControl, is_write
     from local.pleo_emulator.launcher import start_pleo_emulator
     from local.resources import create_all
     from local.services import aws_endpoint_env, free_port, start_dynamodb_local, start_moto_server
@@ -654,9 +654,7 @@ def measure(
         pleo_counts = control.counters()
         notes["noop_pleo_requests"] = sum(pleo_counts.values())
         notes["noop_pleo_writes"] = sum(
-            count
-            for name, count in pleo_counts.items()
-            if not (name.startswith("GET ") or name.endswith(":search"))
+            count for name, count in pleo_counts.items() if is_write(name)
         )
         control.clear_faults()
         stored = stored_bytes(table, world.installation_id)

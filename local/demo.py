@@ -43,7 +43,7 @@ from typing import Any, TextIO
 from urllib.parse import urlencode, urlsplit
 
 from local import gnucash_books
-from local.pleo_emulator.control_client import EmulatorControl, consent_form_fields
+from local.pleo_emulator.control_client import EmulatorControl, consent_form_fields, is_write
 from local.resources import LocalResources
 from local.services import LOCAL_REGION
 from local.world import (
@@ -429,8 +429,7 @@ def _writes(emulator: EmulatorControl) -> Counter[str]:
         {
             operation: count
             for operation, count in emulator.counters().items()
-            if not (operation.startswith("GET ") or operation.endswith(":search"))
-            and "/oauth/" not in operation
+            if is_write(operation) and "/oauth/" not in operation
         }
     )
 

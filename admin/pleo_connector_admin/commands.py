@@ -393,7 +393,7 @@ def dry_run(admin: Admin, args: argparse.Namespace, console: Console) -> Report:
         waited = time.monotonic() - started
         if preview is None or preview.preview_id != asked.preview_id:
             raise AdminError("a newer dry run replaced this one; run the command again")
-        if state not in (PreviewState.QUEUED, PreviewState.RUNNING) or waited > args.wait:
+        if not state.unfinished or waited > args.wait:
             break
         console.progress(f"dry run: {state.value}, {waited:.0f} s")
         time.sleep(DRY_RUN_POLL_S)
@@ -408,7 +408,7 @@ def dry_run(admin: Admin, args: argparse.Namespace, console: Console) -> Report:
         "refused": list(plan.refused),
         "refused_more": plan.more_refused,
     }
-    if state in (PreviewState.QUEUED, PreviewState.RUNNING):
+    if state.unfinished:
         raise AdminError(
             f"the dry run is still {state.value} after {args.wait:.0f} s; its result shows on "
             "the settings page when it is ready"

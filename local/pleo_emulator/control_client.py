@@ -120,6 +120,12 @@ def consent_form_fields(page: str) -> dict[str, str]:
     return fields
 
 
+def is_write(operation: str) -> bool:
+    """Whether a counted operation ("POST /v1/vendors") may change Pleo's data: a GET or a
+    search never does."""
+    return not (operation.startswith("GET ") or operation.endswith(":search"))
+
+
 class EmulatorControl:
     """Drive the emulator's /_emulator/ API (each method is one documented endpoint, see
     README.md). An error status raises EmulatorError with the status and the emulator's message."""
@@ -309,6 +315,11 @@ class EmulatorControl:
     def counters(self) -> dict[str, int]:
         """Requests per operation, e.g. {"GET /v1/installations/me": 3}."""
         return dict(self._call("GET", "/counters")["operations"])
+
+    def writes(self) -> dict[str, int]:
+        """The requests that could change Pleo's data, per operation (reads and searches left
+        out)."""
+        return {operation: n for operation, n in self.counters().items() if is_write(operation)}
 
     def events(self) -> dict[str, int]:
         """Event counts, e.g. refresh_token_reuse_detected, rate_limited, faults_applied."""

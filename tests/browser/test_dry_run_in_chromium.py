@@ -42,14 +42,6 @@ def gnucash_world(
         yield world
 
 
-def _writes(pleo: EmulatorControl) -> dict[str, int]:
-    return {
-        operation: count
-        for operation, count in pleo.counters().items()
-        if not (operation.startswith("GET ") or operation.endswith(":search"))
-    }
-
-
 def _lines(page: Any, selector: str) -> list[str]:
     return [text.strip() for text in page.locator(selector).all_inner_texts()]
 
@@ -104,7 +96,7 @@ def test_the_dry_run_foretells_the_first_sync_and_sync_now_then_changes_nothing(
     assert foretold, "the dry run planned nothing for the demo book"
     assert all(COUNT_LINE.match(line) for line in foretold), foretold
     assert pleo.counters(), "the dry run read Pleo"
-    assert _writes(pleo) == {}
+    assert pleo.writes() == {}
     tried = store.installation_of(company)
     assert tried is not None
     assert tried.status == "AUTHORIZED"
@@ -133,7 +125,7 @@ def test_the_dry_run_foretells_the_first_sync_and_sync_now_then_changes_nothing(
         timeout=SETTLE_MS,
     )
     shot("05-sync-now-no-changes")
-    assert _writes(pleo) == {}
+    assert pleo.writes() == {}
     assert [p.name for p in sorted(screenshots.glob("*.png"))] == [
         "01-installed.png",
         "02-settings-with-the-demo-book.png",

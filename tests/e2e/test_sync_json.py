@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from local.pleo_emulator.control_client import is_write
 from tests.e2e.flows import Browser, SecretLedger, WorldStore, wait_for
 from tests.support.emulator import EmulatorControl
 from tests.support.snapshots import generated, pleo_view, snapshot_view
@@ -85,11 +86,7 @@ def _sync_now(browser: Browser, store: WorldStore, pleo: EmulatorControl) -> dic
 
 
 def _writes(counters: dict[str, int]) -> dict[str, int]:
-    return {
-        operation: count
-        for operation, count in counters.items()
-        if not (operation.startswith("GET ") or operation.endswith(":search"))
-    }
+    return {operation: count for operation, count in counters.items() if is_write(operation)}
 
 
 def test_a_snapshot_is_synced_then_kept_and_only_its_change_is_written(

@@ -95,6 +95,11 @@ class PreviewState(StrEnum):
     FAILED = "failed"
     LOST = "lost"
 
+    @property
+    def unfinished(self) -> bool:
+        """Asked for and not planned yet: the page shows progress, a second request waits."""
+        return self in (PreviewState.QUEUED, PreviewState.RUNNING)
+
 
 class Kind(StrEnum):
     """The kinds of record, in the order a run applies them (a tag needs its group, an account

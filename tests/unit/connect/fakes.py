@@ -424,8 +424,7 @@ class FakePreviews:
 
     def start(self, installation_id: str, preview_id: str) -> Preview | None:
         current = self.items.get(installation_id)
-        unfinished = (PreviewState.QUEUED, PreviewState.RUNNING)
-        if current is None or current.preview_id != preview_id or current.state not in unfinished:
+        if current is None or current.preview_id != preview_id or not current.state.unfinished:
             return None
         self.items[installation_id] = replace(
             current, state=PreviewState.RUNNING, updated_at=self.clock()

@@ -220,7 +220,7 @@ def request_preview(
     is refused, so a held-down button costs one plan."""
     record = load_installation(deps.installations, installation_id)
     current = deps.previews.get(installation_id)
-    if current is not None and current.shown_state(deps.clock()) in _UNFINISHED:
+    if current is not None and current.shown_state(deps.clock()).unfinished:
         raise PreviewAlreadyQueuedError(
             "A dry run is already being planned. Its result shows on the settings page."
         )
@@ -254,9 +254,6 @@ def request_preview(
     return preview
 
 
-_UNFINISHED = (PreviewState.QUEUED, PreviewState.RUNNING)
-
-
 @dataclass(frozen=True, slots=True)
 class Progress:
     """What the page's progress check reads: the installation's status, the dry run's state,
@@ -281,7 +278,7 @@ class Progress:
 
     @property
     def unfinished(self) -> bool:
-        return self.preview in _UNFINISHED or self.sync != "idle"
+        return self.preview.unfinished or self.sync != "idle"
 
 
 def preview_of(deps: SettingsDeps, installation_id: str) -> tuple[PreviewState, Preview | None]:

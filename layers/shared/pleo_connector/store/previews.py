@@ -101,10 +101,21 @@ class Preview:
     def shown_state(self, now: float, lost_after_s: float = PREVIEW_LOST_AFTER_S) -> PreviewState:
         """The state the page shows: a dry run still unfinished long after it was touched last
         is LOST."""
-        unfinished = self.state in (PreviewState.QUEUED, PreviewState.RUNNING)
-        if unfinished and now - self.updated_at > lost_after_s:
+        if self.state.unfinished and now - self.updated_at > lost_after_s:
             return PreviewState.LOST
         return self.state
+
+
+def in_applied_order[V](
+    by_key: Mapping[tuple[Kind, Action], V],
+) -> dict[tuple[Kind, Action], V]:
+    """`by_key` ordered as a sync applies its changes: by kind, then by action."""
+    return {
+        (kind, action): by_key[(kind, action)]
+        for kind in Kind
+        for action in Action
+        if (kind, action) in by_key
+    }
 
 
 class PreviewRepository:
@@ -280,10 +291,9 @@ def _summary_from(stored: dict[str, Any]) -> PlanSummary:
                 PlannedRecord(str(name), str(code)) for name, code in records
             )
     # Stored JSON keeps its keys sorted: the order a sync applies them is restored here.
-    order = [(kind, action) for kind in Kind for action in Action]
     return PlanSummary(
-        counts={key: counts[key] for key in order if key in counts},
-        samples={key: samples[key] for key in order if key in samples},
+        counts=in_applied_order(counts),
+        samples=in_applied_order(samples),
         refused=_problems_from(list(stored.get("refused", [])), "refused"),
         refused_total=int(stored.get("refused_total", 0)),
         notes=_problems_from(list(stored.get("notes", [])), "notes"),

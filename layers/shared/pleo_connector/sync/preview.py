@@ -16,7 +16,12 @@ from pleo_connector.adapters.base import SourceError, reader_notices
 from pleo_connector.failure_policy import source_failure_reason
 from pleo_connector.installation_config import SyncChoices
 from pleo_connector.observability import logger
-from pleo_connector.store.previews import SAMPLES_PER_ACTION, PlannedRecord, PlanSummary
+from pleo_connector.store.previews import (
+    SAMPLES_PER_ACTION,
+    PlannedRecord,
+    PlanSummary,
+    in_applied_order,
+)
 from pleo_connector.store.sync_runs import MAX_PROBLEMS, RunProblem
 from pleo_connector.sync.engine import (
     ConnectionSettingsError,
@@ -146,15 +151,10 @@ def summarise(plan: Plan, pleo: Iterable[Entry], notices: Sequence[SourceNotice]
         for notice in notices
         if not notice.skipped
     ]
-    counts = plan.counts()
     return PlanSummary(
-        counts={key: counts[key] for key in _applied_order(counts)},
-        samples={key: tuple(samples[key]) for key in _applied_order(samples)},
+        counts=in_applied_order(plan.counts()),
+        samples=in_applied_order({key: tuple(records) for key, records in samples.items()}),
         refused=tuple(refused[:MAX_PROBLEMS]),
         refused_total=len(refused),
         notes=tuple(notes[:MAX_PROBLEMS]),
     )
-
-
-def _applied_order[V](by_key: dict[tuple[Kind, Action], V]) -> list[tuple[Kind, Action]]:
-    return [(kind, action) for kind in Kind for action in Action if (kind, action) in by_key]

@@ -295,7 +295,7 @@ class PlanView:
 
     @property
     def unfinished(self) -> bool:
-        return self.state in (PreviewState.QUEUED, PreviewState.RUNNING)
+        return self.state.unfinished
 
 
 def _problem_words(kind: Kind, reference: str, message: str) -> str:
