@@ -70,6 +70,17 @@ def _settled(browser: Browser, store: WorldStore) -> bool:
     return 'data-status="ACTIVATED"' in page and 'id="disconnect-guard"' not in page
 
 
+def _install_and_settle(
+    browser: Browser, pleo: EmulatorControl, store: WorldStore, company: str
+) -> None:
+    """An API-key install, then its first sync (no accounting system to read yet) ended."""
+    assert browser.install_api_key(pleo.issue_api_key(company)).status_code == 303
+    record = store.installation_of(company)
+    assert record is not None
+    browser.remember_credentials(record.installation_id)
+    wait_for(lambda: _settled(browser, store), "the install's first sync", SYNC_S)
+
+
 def _sync_now(browser: Browser, store: WorldStore, pleo: EmulatorControl) -> dict[str, int]:
     """Press "Sync now", wait for its run to end; the Pleo requests it made, by operation."""
     pleo.clear_request_log()
@@ -94,11 +105,7 @@ def test_a_snapshot_is_synced_then_kept_and_only_its_change_is_written(
 ) -> None:
     browser, pleo, store, company = setup
     # 1. The API-key install; its first sync has no accounting system to read yet.
-    assert browser.install_api_key(pleo.issue_api_key(company)).status_code == 303
-    record = store.installation_of(company)
-    assert record is not None
-    browser.remember_credentials(record.installation_id)
-    wait_for(lambda: _settled(browser, store), "the install's first sync", SYNC_S)
+    _install_and_settle(browser, pleo, store, company)
     assert 'name="source"' in browser.get("/settings").text  # the JSON adapter's form
 
     # 2. Settings saved with a snapshot; its tag groups are then offered and chosen.
@@ -158,11 +165,7 @@ def test_a_dry_run_of_the_form_shows_the_plan_and_writes_nothing_to_pleo(
     setup: tuple[Browser, EmulatorControl, WorldStore, str], tmp_path: Path
 ) -> None:
     browser, pleo, store, company = setup
-    assert browser.install_api_key(pleo.issue_api_key(company)).status_code == 303
-    record = store.installation_of(company)
-    assert record is not None
-    browser.remember_credentials(record.installation_id)
-    wait_for(lambda: _settled(browser, store), "the install's first sync", SYNC_S)
+    _install_and_settle(browser, pleo, store, company)
     assert _preview_state(browser) == "none"
     before = pleo.data(company)
 
