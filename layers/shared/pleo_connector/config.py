@@ -161,6 +161,11 @@ class WorkerFunctionSettings(StoreSettings, PleoSettings, QueueSettings, Adapter
     # The lease outlives the run's deadline and margin by this much, so it never expires under a
     # live run; a crashed run blocks the next one for this long past its invocation's end.
     sync_lease_grace_s: float = Field(alias="SYNC_LEASE_GRACE_S", default=30.0, ge=0)
+    # Above 0, a scheduled run skips Pleo when the source and the settings have not changed since
+    # a complete run, and Pleo is read in full at least this often (`sync.engine`); 0: always.
+    sync_full_reconcile_hours: float = Field(
+        alias="SYNC_FULL_RECONCILE_HOURS", default=0.0, ge=0, le=720
+    )
 
 
 def _base(url: HttpUrl) -> str:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pleo_connector.store.installations import InstallationRecord
     from pleo_connector.store.oauth_state import OAuthState
     from pleo_connector.store.previews import PlanSummary, Preview
-    from pleo_connector.store.sync_runs import Lease, SyncRun
+    from pleo_connector.store.sync_runs import Lease, Reconciled, SyncRun
     from pleo_connector.sync_queue import SyncRequest
     from pleo_connector.tokens import TokenSetLike
     from pleo_connector.vocabulary import (
@@ -75,7 +75,7 @@ class SyncRunStore(Protocol):
 
     def holds(self, lease: Lease) -> bool: ...
 
-    def release(self, lease: Lease) -> bool: ...
+    def release(self, lease: Lease, reconciled: Reconciled | None = None) -> bool: ...
 
     def lease_held(self, installation_id: str) -> bool: ...
 

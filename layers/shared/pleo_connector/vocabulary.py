@@ -82,6 +82,9 @@ class SyncOutcome(StrEnum):
     DEACTIVATED = "deactivated"  # one source failure too many: INACTIVE in Pleo
     FAILED = "failed"  # raised (Pleo, DynamoDB...): the message is retried
     PREVIEWED = "previewed"  # a dry run planned, wrote nothing to Pleo, and kept its plan
+    # A scheduled run found the source and the settings as the last full run left them, within
+    # the full-reconcile interval: Pleo was not read (`SYNC_FULL_RECONCILE_HOURS`).
+    UNCHANGED = "unchanged"
 
 
 class PreviewState(StrEnum):

@@ -20,7 +20,7 @@ from pleo_connector.pleo.oauth import TokenSet
 from pleo_connector.store.installations import InstallationRecord
 from pleo_connector.store.oauth_state import OAuthState, StateNotFoundError
 from pleo_connector.store.previews import Preview
-from pleo_connector.store.sync_runs import Lease, SyncRun
+from pleo_connector.store.sync_runs import Lease, Reconciled, SyncRun
 from pleo_connector.sync.applier import ApplyResult
 from pleo_connector.sync.model import Entry, Plan
 from pleo_connector.sync.worker import SyncDeps
@@ -360,21 +360,25 @@ class FakeRuns:
         self.acquired_for: list[float] = []
         self.released: list[Lease] = []
         self.runs: list[SyncRun] = []
+        # The mark the last release left, with the token it was left at (the repository's rule).
+        self.mark: tuple[int, Reconciled] | None = None
 
     def acquire(self, installation_id: str, ttl_s: float) -> Lease | None:
         if self.held_by_other or self.lease is not None:
             return None
         self.tokens += 1
         self.acquired_for.append(ttl_s)
-        self.lease = Lease(installation_id, self.tokens, "holder", ttl_s)
+        mark = self.mark[1] if self.mark and self.mark[0] == self.tokens - 1 else None
+        self.lease = Lease(installation_id, self.tokens, "holder", ttl_s, mark)
         return self.lease
 
     def holds(self, lease: Lease) -> bool:
         return not self.taken_over and self.lease == lease
 
-    def release(self, lease: Lease) -> bool:
+    def release(self, lease: Lease, reconciled: Reconciled | None = None) -> bool:
         if self.taken_over or self.lease != lease:
             return False
+        self.mark = None if reconciled is None else (lease.token, reconciled)
         self.lease = None
         self.released.append(lease)
         return True

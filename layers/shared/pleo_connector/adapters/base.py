@@ -5,6 +5,10 @@
 encrypted), and the tag groups a customer may pick. `SourceReader` is what the sync needs: it is
 opened once per run, streams the four kinds of records, and is closed. A reader may also have
 `notices()` (`NoticeSource`): what it changed or left out while it streamed, for the run to show.
+
+Two optional parts let a scheduled run skip a source that has not changed (`sync.engine`): a
+reader's `revision` (`adapters.sources.Revision`, what it read), and the descriptor's
+`source_unchanged(settings, known)`. An adapter without them is always read in full.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ if TYPE_CHECKING:
         SourceTaxCode,
         SourceVendor,
     )
+    from pleo_connector.adapters.sources import Revision
 
 
 class SourceError(ConnectorError):
@@ -74,6 +79,18 @@ def reader_notices(reader: object) -> list[SourceNotice]:
     """The reader's notices, or none when it has no `notices()`."""
     notices = getattr(reader, "notices", None)
     return list(notices()) if callable(notices) else []
+
+
+def reader_revision(reader: object) -> Revision | None:
+    """The revision the reader read, when it names one (a file's status, an ETag, a date)."""
+    revision = getattr(reader, "revision", None)
+    return revision if getattr(revision, "known", False) else None
+
+
+def source_unchanged(adapter: object, settings: BaseModel, known: Revision) -> bool:
+    """Whether the adapter's source is still at `known`; False when it cannot tell."""
+    check = getattr(adapter, "source_unchanged", None)
+    return bool(check(settings, known)) if callable(check) else False
 
 
 class AdapterDescriptor(Protocol):

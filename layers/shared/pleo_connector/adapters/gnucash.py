@@ -21,13 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
 from pleo_connector.adapters.errors import SourceError, SourceProblem
-from pleo_connector.adapters.sources import MAX_SOURCE_CHARS, parse_source
+from pleo_connector.adapters.sources import MAX_SOURCE_CHARS, check_allowed, parse_source
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from pleo_connector.adapters.gnucash_book import GnuCashReader
-    from pleo_connector.adapters.sources import SourceLocation, SourceOpener
+    from pleo_connector.adapters.sources import Revision, SourceLocation, SourceOpener
 
 JOBS = "JOBS"
 CUSTOMERS = "CUSTOMERS"
@@ -98,8 +98,19 @@ class GnuCashAdapter:
         return TAG_GROUPS
 
     def open_reader(self, settings: BaseModel) -> GnuCashReader:
-        if not isinstance(settings, GnuCashSettings):
-            raise TypeError(f"the gnucash adapter reads GnuCashSettings, not {type(settings)}")
         from pleo_connector.adapters.gnucash_book import GnuCashReader
 
-        return GnuCashReader(settings.book, self.opener)
+        return GnuCashReader(_book_of(settings), self.opener)
+
+    def source_unchanged(self, settings: BaseModel, known: Revision) -> bool:
+        """Whether the book is still at `known`, by the same rules as a read (a file's status,
+        S3's ETag), without opening it: piecash is not imported for this."""
+        book = _book_of(settings)
+        check_allowed(parse_book_source(book), self.opener.policy, what="book", https=False)
+        return self.opener.unchanged_since(book, known)
+
+
+def _book_of(settings: BaseModel) -> str:
+    if not isinstance(settings, GnuCashSettings):
+        raise TypeError(f"the gnucash adapter reads GnuCashSettings, not {type(settings)}")
+    return settings.book

@@ -46,7 +46,7 @@ from pleo_connector.adapters.records import (
     SourceVendor,
     TaxCodeKind,
 )
-from pleo_connector.adapters.sources import LocalPath, S3Object, check_allowed
+from pleo_connector.adapters.sources import LocalPath, S3Object, check_allowed, file_revision
 from pleo_connector.observability import logger
 from pleo_connector.vocabulary import Kind
 
@@ -259,7 +259,8 @@ class BookCache:
         self._max = entries
         self._lock = threading.Lock()
 
-    def path_of(self, source: str, opener: SourceOpener) -> Path:
+    def path_of(self, source: str, opener: SourceOpener) -> tuple[Path, Revision | None]:
+        """The downloaded copy of `source`, and the revision it is of."""
         key = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
         with self._lock:
             entry = self._entries.get(key)
@@ -269,7 +270,7 @@ class BookCache:
             if opened is None and entry is not None:
                 self._entries.move_to_end(key)
                 logger.info("book unchanged in S3: the downloaded copy is read")
-                return entry.path
+                return entry.path, entry.revision
             if opened is None:  # only with a known revision, so there is an entry
                 raise RuntimeError("the book was not read")
             self._folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -292,21 +293,30 @@ class BookCache:
                     dropped.path.unlink(missing_ok=True)
             else:
                 self._entries.pop(key, None)
-            return target
+            return target, revision
 
 
 BOOKS = BookCache()
 
 
-def locate_book(source: str, opener: SourceOpener, cache: BookCache = BOOKS) -> str:
-    """The local path of the book `source` names, by the deployment's rules."""
+def locate_book(
+    source: str, opener: SourceOpener, cache: BookCache = BOOKS
+) -> tuple[str, Revision | None]:
+    """The local path of the book `source` names, by the deployment's rules, and the revision
+    read there (taken before the book is opened, so a book that changes meanwhile reads as
+    changed next time)."""
     location = parse_book_source(source)
     check_allowed(location, opener.policy, what="book", https=False)
     if isinstance(location, LocalPath):
-        return location.path
+        try:
+            revision: Revision | None = file_revision(os.stat(location.path))
+        except (OSError, ValueError):
+            revision = None  # check_book says why it cannot be read
+        return location.path, revision
     if isinstance(location, S3Object):
         try:
-            return str(cache.path_of(source, opener))
+            path, revision = cache.path_of(source, opener)
+            return str(path), revision
         except SourceError as error:
             # The opener's words are a snapshot's; the customer gave a book.
             words = error.user_message.replace("The snapshot", "The GnuCash book")
@@ -329,12 +339,14 @@ class GnuCashReader:
         self._source = source
         self._opener = opener
         self._cache = cache
+        # The revision of the book read, once entered (None when the source names none).
+        self.revision: Revision | None = None
         self._book: Any = None
         self._notices: list[SourceNotice] = []
         self._noticed: set[tuple[Kind, str, str]] = set()
 
     def __enter__(self) -> Self:
-        path = locate_book(self._source, self._opener, self._cache)
+        path, self.revision = locate_book(self._source, self._opener, self._cache)
         check_book(path)
         self._book = _open_book(path)
         logger.info("gnucash book opened")

@@ -105,6 +105,8 @@ class JsonSnapshotReader:
         self._source = source
         self._opener = opener
         self._folder: tempfile.TemporaryDirectory[str] | None = None
+        # The revision of the document read, once entered (None when the source names none).
+        self.revision: Revision | None = None
 
     def __enter__(self) -> Self:
         _sweep_stale_spools()
@@ -113,6 +115,7 @@ class JsonSnapshotReader:
             opened = self._opener.open(self._source)
             if opened is None:  # only with a known revision, which a reader never gives
                 raise RuntimeError("the source was not read")
+            self.revision = opened.revision
             with opened, _Spool(Path(folder.name)) as spool:
                 read_snapshot(opened.chunks(), spool)
         except BaseException:
@@ -229,9 +232,17 @@ class JsonSnapshotAdapter:
             return ()
 
     def open_reader(self, settings: BaseModel) -> JsonSnapshotReader:
-        if not isinstance(settings, JsonSnapshotSettings):
-            raise TypeError(f"the json adapter reads JsonSnapshotSettings, not {type(settings)}")
-        return JsonSnapshotReader(settings.source.get_secret_value(), self.opener)
+        return JsonSnapshotReader(_source_of(settings), self.opener)
+
+    def source_unchanged(self, settings: BaseModel, known: Revision) -> bool:
+        """Whether the document is still at `known` (`SourceOpener.unchanged_since`)."""
+        return self.opener.unchanged_since(_source_of(settings), known)
+
+
+def _source_of(settings: BaseModel) -> str:
+    if not isinstance(settings, JsonSnapshotSettings):
+        raise TypeError(f"the json adapter reads JsonSnapshotSettings, not {type(settings)}")
+    return settings.source.get_secret_value()
 
 
 # --- the spool ---------------------------------------------------------------------------------

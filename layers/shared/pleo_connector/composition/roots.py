@@ -284,4 +284,5 @@ def build_worker(settings: WorkerFunctionSettings) -> SyncDeps:
         max_source_failures=settings.sync_max_source_failures,
         deadline_margin_s=settings.sync_deadline_margin_s,
         lease_grace_s=settings.sync_lease_grace_s,
+        full_reconcile_s=settings.sync_full_reconcile_hours * 3600,
     )

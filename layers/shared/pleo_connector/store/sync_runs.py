@@ -9,6 +9,13 @@ increments `token`, the fencing token: `holds` and `release` compare it, so a ru
 its lease learns it lost it and never releases the lease of the run that took over. A released
 lease keeps its item, so the token only grows; DynamoDB's TTL reaps it after a week unused.
 
+A run that ended complete and clean leaves on the lease, as it releases it, what it reconciled
+(`Reconciled`: a digest of the settings, the source's revision, when). The next run that takes the
+lease reads it back from the same write, so asking "did anything change since?" costs no call of
+its own. It counts only for the run right after (the fencing token one above the one it was left
+at): a run that crashed in between, having perhaps written half a plan, took a token and left no
+mark, so the run after it reconciles in full.
+
 A run record expires after `RUN_TTL_S` (DynamoDB's TTL, attribute `ttl`) and holds what the
 settings page shows: counts per kind and action, the requests made and the 429s met, the duration,
 the per-record problems (at most `MAX_PROBLEMS`), and the outcome.
@@ -56,13 +63,27 @@ FAILED = "failed"  # the key of a kind's failed records in the stored counts
 
 
 @dataclass(frozen=True, slots=True)
+class Reconciled:
+    """What a complete, clean run reconciled: the digest of the settings it ran with, the source's
+    revision it read (an ETag or a Last-Modified date; see `adapters.sources.Revision`), and when
+    that full run started (epoch seconds). No secret: the digest is of sealed settings."""
+
+    settings_digest: str
+    source_etag: str | None
+    source_modified: str | None
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Lease:
-    """A held lease: `token` is its fencing token, `expires_at` epoch seconds."""
+    """A held lease: `token` is its fencing token, `expires_at` epoch seconds. `reconciled` is
+    what the run before this one left (None when that run was not complete and clean)."""
 
     installation_id: str
     token: int
     holder: str
     expires_at: float
+    reconciled: Reconciled | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +161,8 @@ class SyncRunRepository:
             )
         except WriteConflictError:
             return None
-        return Lease(installation_id, get_int(item, "token"), holder, until)
+        token = get_int(item, "token")
+        return Lease(installation_id, token, holder, until, _reconciled(item, token - 1))
 
     def holds(self, lease: Lease) -> bool:
         """Whether `lease` is still the live one (nobody took over since)."""
@@ -152,20 +174,35 @@ class SyncRunRepository:
             and (get_n(item, "expires_at") or 0.0) > self._clock()
         )
 
-    def release(self, lease: Lease) -> bool:
-        """Give the lease back, if it is still this one's. False when another run took it over
-        (or the installation's items are gone)."""
+    def release(self, lease: Lease, reconciled: Reconciled | None = None) -> bool:
+        """Give the lease back, if it is still this one's, leaving `reconciled` for the next run
+        (or no mark). False when another run took it over (or the installation's items are
+        gone)."""
+        values = {
+            ":zero": n(0),
+            ":ttl": n(math.ceil(self._clock() + LEASE_ITEM_TTL_S)),
+            ":token": n(lease.token),
+        }
+        if reconciled is None:
+            update = "SET expires_at = :zero, #ttl = :ttl REMOVE holder, reconciled"
+        else:
+            update = "SET expires_at = :zero, #ttl = :ttl, reconciled = :reconciled REMOVE holder"
+            values[":reconciled"] = json_attr(
+                {
+                    "token": lease.token,
+                    "digest": reconciled.settings_digest,
+                    "etag": reconciled.source_etag,
+                    "modified": reconciled.source_modified,
+                    "at": reconciled.at,
+                }
+            )
         try:
             self._table.update(
                 _lease_key(lease.installation_id),
-                update="SET expires_at = :zero, #ttl = :ttl REMOVE holder",
+                update=update,
                 condition="#token = :token",
                 names={"#ttl": "ttl", "#token": "token"},
-                values={
-                    ":zero": n(0),
-                    ":ttl": n(math.ceil(self._clock() + LEASE_ITEM_TTL_S)),
-                    ":token": n(lease.token),
-                },
+                values=values,
             )
         except WriteConflictError:
             return False
@@ -197,6 +234,23 @@ class SyncRunRepository:
 
 
 # --- mapping -------------------------------------------------------------------------------------
+
+
+def _reconciled(item: Item, token: int) -> Reconciled | None:
+    """The mark on the lease item, when the run that held token `token` left it."""
+    mark = get_json(item, "reconciled")
+    if not isinstance(mark, dict) or mark.get("token") != token:
+        return None
+    digest, at = mark.get("digest"), mark.get("at")
+    etag, modified = mark.get("etag"), mark.get("modified")
+    if not isinstance(digest, str) or not isinstance(at, int | float):
+        return None
+    return Reconciled(
+        digest,
+        etag if isinstance(etag, str) else None,
+        modified if isinstance(modified, str) else None,
+        float(at),
+    )
 
 
 def _lease_key(installation_id: str) -> Key:

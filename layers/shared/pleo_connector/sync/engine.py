@@ -21,10 +21,22 @@ lease is recorded.
 A "sync now" stays marked on the installation until a run that saw the mark ends; a press made
 while a run held the lease (its own message stops at the lease) gets one more run, queued by the
 run that held it once the lease is free.
+
+Unchanged sources (off unless `full_reconcile_s` is set). A run that ended complete and clean (no
+record refused, no notice from the reader) leaves on the lease what it reconciled: a digest of the
+settings and the source's revision. A scheduled run of an active, healthy installation that finds
+that mark from the run just before it, younger than `full_reconcile_s`, asks the source "changed
+since?" (a file's status, a conditional request), and when it has not, and the settings are the
+same, ends there as UNCHANGED: no Pleo request, no token. It carries the mark on with its first
+date, so a full reconcile (which also repairs what someone changed in Pleo by hand) still happens
+at least once per interval. "Sync now", continuations, first syncs and keep-alives always
+reconcile in full.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,7 +44,12 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from pleo_connector import metrics
-from pleo_connector.adapters.base import SourceError, reader_notices
+from pleo_connector.adapters.base import (
+    SourceError,
+    reader_notices,
+    reader_revision,
+    source_unchanged,
+)
 from pleo_connector.config import DEFAULT_MAX_SOURCE_FAILURES
 from pleo_connector.crypto import CredentialDecryptError
 from pleo_connector.errors import ConnectorError
@@ -47,7 +64,7 @@ from pleo_connector.installation_config import SyncChoices, open_connection
 from pleo_connector.observability import logger
 from pleo_connector.pleo.errors import NotFoundError
 from pleo_connector.pleo.retry import Deadline
-from pleo_connector.store.sync_runs import MAX_PROBLEMS, RunProblem, SyncRun
+from pleo_connector.store.sync_runs import MAX_PROBLEMS, Reconciled, RunProblem, SyncRun
 from pleo_connector.sync_queue import SyncRequest
 from pleo_connector.vocabulary import (
     Action,
@@ -65,6 +82,7 @@ if TYPE_CHECKING:
 
     from pleo_connector.adapters.base import AdapterDescriptor, SourceReader
     from pleo_connector.adapters.records import SourceNotice
+    from pleo_connector.adapters.sources import Revision
     from pleo_connector.installation_config import Cipher
     from pleo_connector.pleo.client import PleoClient
     from pleo_connector.ports import (
@@ -194,6 +212,8 @@ class SyncDeps:
     # How long the lease outlives the run's deadline and margin: a crashed run blocks the next
     # one for this long past its invocation's end.
     lease_grace_s: float = LEASE_GRACE_S
+    # Scheduled runs may skip an unchanged source for this long after a full reconcile; 0: never.
+    full_reconcile_s: float = 0.0
     clock: Callable[[], datetime] = _utc_now
 
 
@@ -235,6 +255,18 @@ def connection_settings(
             "Enter them again below and save."
         )
     return settings
+
+
+def settings_digest(adapter: str, record: InstallationRecord) -> str:
+    """What a run's result depends on besides the source: the adapter, the (sealed) connection
+    settings and the sync choices. A save changes it, so the next run reconciles in full."""
+    document = json.dumps(
+        [adapter, record.config, record.sync_choices],
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return hashlib.sha256(document.encode()).hexdigest()
 
 
 def lambda_deadline(
@@ -304,6 +336,8 @@ class _Run:
         self.problems: list[RecordProblem] = []
         # What the reader said of the records it streamed (names cleaned, records skipped).
         self.notices: list[SourceNotice] = []
+        # The revision of the source the plan was made from (None when it names none).
+        self.revision: Revision | None = None
         self.requests = 0
         self.rate_limited = 0
         self.message: str | None = None
@@ -349,6 +383,9 @@ class _Run:
         )
 
     async def _sync(self) -> tuple[SyncOutcome, SyncRequest | None]:
+        if self._source_unchanged():
+            logger.info("the source and the settings are as the last full run left them")
+            return SyncOutcome.UNCHANGED, None
         try:
             async with self.deps.pleo.for_installation(
                 self.installation_id, self.record.auth_method
@@ -358,6 +395,47 @@ class _Run:
             raise
         except Exception as error:
             return outcome_after_failure(self.deps, self.installation_id, error), None
+
+    def _source_unchanged(self) -> bool:
+        """Whether this scheduled run may end without reading Pleo (see the module's text)."""
+        deps, mark, record = self.deps, self.lease.reconciled, self.started
+        if (
+            deps.full_reconcile_s <= 0
+            or mark is None
+            or self.request.reason is not SyncReason.SCHEDULED
+            or record.status is not InstallationStatus.ACTIVATED
+            or record.failure_count
+            or record.local_error is not None
+            or record.sync_requested_at is not None
+            or deps.clock().timestamp() - mark.at >= deps.full_reconcile_s
+            or mark.settings_digest != settings_digest(deps.adapter.name, record)
+        ):
+            return False
+        from pleo_connector.adapters.sources import Revision
+
+        try:
+            settings = self._connection_settings()
+            known = Revision(etag=mark.source_etag, modified=mark.source_modified)
+            return settings is not None and source_unchanged(deps.adapter, settings, known)
+        except SourceError:
+            return False  # the full run meets it too, and counts it
+
+    def _reconciled(self, started_at: datetime, outcome: SyncOutcome) -> Reconciled | None:
+        """The mark this run leaves for the next: what it reconciled, when it ended complete and
+        clean; the mark it found, when it skipped an unchanged source; otherwise none."""
+        if outcome is SyncOutcome.UNCHANGED:
+            return self.lease.reconciled
+        clean = not self.problems and not self.notices
+        if outcome not in (SyncOutcome.SYNCED, SyncOutcome.ACTIVATED) or not clean:
+            return None
+        if self.revision is None:
+            return None
+        return Reconciled(
+            settings_digest=settings_digest(self.deps.adapter.name, self.started),
+            source_etag=self.revision.etag,
+            source_modified=self.revision.modified,
+            at=started_at.timestamp(),
+        )
 
     async def _reconcile(self, pleo: PleoApi) -> tuple[SyncOutcome, SyncRequest | None]:
         deps, request = self.deps, self.request
@@ -415,6 +493,7 @@ class _Run:
             owned = deps.ownership.owned(self.installation_id)
             plan = deps.steps.plan(reader, entries, owned, choices)
             self.notices = reader_notices(reader)
+            self.revision = reader_revision(reader)
         self.problems.extend(plan.problems)
         return plan
 
@@ -494,6 +573,7 @@ class _Run:
     def _close(self, started_at: datetime, outcome: SyncOutcome, *, quiet: bool = False) -> None:
         """Record the run, then release the lease. `quiet`: the run is failing already, so a
         failure here is logged, never raised over the first one."""
+        reconciled = None if quiet else self._reconciled(started_at, outcome)
         try:
             summary = self._summary(started_at, outcome)
             metrics.run_counted(summary)
@@ -506,7 +586,7 @@ class _Run:
             )
         finally:
             try:
-                if not self.deps.runs.release(self.lease):
+                if not self.deps.runs.release(self.lease, reconciled):
                     logger.warning("the lease had been taken over before the run released it")
             except Exception as error:
                 if not quiet:

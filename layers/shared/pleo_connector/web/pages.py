@@ -132,6 +132,10 @@ _OUTCOME_WORDS: Mapping[SyncOutcome, str] = {
     SyncOutcome.SYNCED: "Completed.",
     SyncOutcome.ACTIVATED: "Completed, and the app is now active.",
     SyncOutcome.CONTINUED: "Partly done: the sync carries on by itself.",
+    SyncOutcome.UNCHANGED: (
+        "Nothing changed in the accounting system or the settings since the last full sync,"
+        " so Pleo was left as it was."
+    ),
     SyncOutcome.SOURCE_FAILED: (
         "The accounting system could not be read, so nothing was changed in Pleo."
     ),
@@ -143,7 +147,9 @@ _OUTCOME_WORDS: Mapping[SyncOutcome, str] = {
 }
 # The outcomes whose run-wide message is written for the customer (the others name an error type).
 _OUTCOMES_WITH_A_REASON = frozenset({SyncOutcome.SOURCE_FAILED, SyncOutcome.DEACTIVATED})
-_GOOD_OUTCOMES = frozenset({SyncOutcome.SYNCED, SyncOutcome.ACTIVATED, SyncOutcome.CONTINUED})
+_GOOD_OUTCOMES = frozenset(
+    {SyncOutcome.SYNCED, SyncOutcome.ACTIVATED, SyncOutcome.CONTINUED, SyncOutcome.UNCHANGED}
+)
 
 
 class RunProblemFacts(Protocol):
