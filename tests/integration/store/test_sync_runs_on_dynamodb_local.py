@@ -21,6 +21,7 @@ from pleo_connector.store.sync_runs import (
     MAX_PROBLEMS,
     RUN_TTL_S,
     Lease,
+    Reconciled,
     RunProblem,
     SyncRun,
     SyncRunRepository,
@@ -137,6 +138,52 @@ def test_of_many_concurrent_runs_exactly_one_gets_the_lease(
         leases = list(pool.map(lambda _: runs.acquire(inst, ttl_s=60), range(10)))
 
     assert sum(lease is not None for lease in leases) == 1
+
+
+MARK = Reconciled(settings_digest="d" * 64, source_etag='"v1"', source_modified=None, at=1.8e9)
+
+
+def test_the_mark_a_release_leaves_is_read_back_by_the_next_acquire_alone(
+    table: DynamoTable, unique: str
+) -> None:
+    runs = SyncRunRepository(table)
+    inst = f"{unique}-inst"
+    first = runs.acquire(inst, ttl_s=60)
+    assert first is not None
+    assert first.reconciled is None
+
+    assert runs.release(first, MARK)
+    second = runs.acquire(inst, ttl_s=60)
+
+    assert second is not None
+    assert second.reconciled == MARK
+    # Released without a mark: the one before is gone.
+    assert runs.release(second)
+    third = runs.acquire(inst, ttl_s=60)
+    assert third is not None
+    assert third.reconciled is None
+
+
+def test_a_mark_counts_only_for_the_run_right_after_the_one_that_left_it(
+    table: DynamoTable, unique: str
+) -> None:
+    """A run that took the lease and never released it (it crashed, perhaps mid-plan) took a
+    token: the mark from before it no longer counts."""
+    clock = FakeClock()
+    runs = SyncRunRepository(table, clock=clock)
+    inst = f"{unique}-inst"
+    clean = runs.acquire(inst, ttl_s=60)
+    assert clean is not None
+    runs.release(clean, MARK)
+    crashed = runs.acquire(inst, ttl_s=60)
+    assert crashed is not None
+    assert crashed.reconciled == MARK
+    clock.advance(61)  # it never released; its lease expired
+
+    after = runs.acquire(inst, ttl_s=60)
+
+    assert after is not None
+    assert after.reconciled is None
 
 
 def test_a_released_lease_item_keeps_its_token_and_a_ttl(table: DynamoTable, unique: str) -> None:

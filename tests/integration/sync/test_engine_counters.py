@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from dataclasses import replace
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
@@ -158,3 +159,41 @@ async def test_a_sync_with_nothing_to_change_reads_only_the_pages_and_writes_at_
     assert sum(counted.writes.values()) <= MAX_NO_OP_WRITES, counted.calls
     assert counted.writes, "the counter saw none of the run's writes (the lease's, at least)"
     assert pleo_view(control.data(record.company_id)) == snapshot_view(SNAPSHOT, TAGS)
+
+
+async def test_an_unchanged_source_costs_no_pleo_request_one_decrypt_and_three_writes(
+    worker_deps: SyncDeps, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """With a full-reconcile interval, a scheduled run after a clean one asks the file "changed
+    since?" and ends without Pleo; a change to the file is synced by the next run."""
+    deps = replace(worker_deps, full_reconcile_s=24 * 3600.0)
+    control = emulator.control
+    source = tmp_path / "snapshot.json"
+    source.write_text(json.dumps(SNAPSHOT), encoding="utf-8")
+    record = await _installed(deps, control, source)
+    request = SyncRequest(installation_id=record.installation_id, reason=SyncReason.SCHEDULED)
+    assert await sync_installation(deps, record, request) is SyncOutcome.SYNCED
+    control.clear_request_log()
+    dynamodb, kms = DynamoCalls(), DynamoCalls()
+    aws_client("dynamodb").meta.events.register("before-call.dynamodb", dynamodb)
+    aws_client("kms").meta.events.register("before-call.kms", kms)
+    try:
+        again = deps.installations.get(record.installation_id)
+        assert again is not None
+        second = await sync_installation(deps, again, request)
+    finally:
+        aws_client("dynamodb").meta.events.unregister("before-call.dynamodb", dynamodb)
+        aws_client("kms").meta.events.unregister("before-call.kms", kms)
+
+    assert second is SyncOutcome.UNCHANGED
+    assert control.counters() == {}
+    assert dict(kms.calls) == {"Decrypt": 1}  # the connection settings; no credential
+    assert dynamodb.writes == {"UpdateItem": 2, "PutItem": 1}  # lease taken, released; record
+
+    changed = json.loads(json.dumps(SNAPSHOT))
+    changed["vendors"][0]["name"] = "Renamed Vendor ApS"
+    source.write_text(json.dumps(changed), encoding="utf-8")
+    latest = deps.installations.get(record.installation_id)
+    assert latest is not None
+    assert await sync_installation(deps, latest, request) is SyncOutcome.SYNCED
+    assert pleo_view(control.data(record.company_id)) == snapshot_view(changed, TAGS)

@@ -30,7 +30,7 @@ from pleo_connector.adapters.records import (
     TaxCodeKind,
 )
 from pleo_connector.adapters.registry import load_adapter
-from pleo_connector.adapters.sources import SourceOpener, SourcePolicy
+from pleo_connector.adapters.sources import Revision, SourceOpener, SourcePolicy
 from pleo_connector.installation_config import SyncChoices
 from pleo_connector.sync.planner import plan_sync
 from pleo_connector.vocabulary import Action, Kind
@@ -456,3 +456,46 @@ def test_a_book_in_s3_where_no_bucket_is_named_is_refused() -> None:
 
     assert error.problem is SourceProblem.REFUSED
     assert "does not read books from S3" in error.user_message
+
+
+# --- has the book changed since? ------------------------------------------------------------------
+
+
+def test_a_local_book_is_unchanged_until_it_is_written_again(own_demo: Path) -> None:
+    adapter = GnuCashAdapter(LOCAL)
+    settings = GnuCashSettings(book=str(own_demo))
+    with adapter.open_reader(settings) as book:
+        revision = book.revision
+    assert revision is not None
+
+    assert adapter.source_unchanged(settings, revision)
+    books.rename_vendor(own_demo, "V003", "TDC Erhverv A/S")
+    assert not adapter.source_unchanged(settings, revision)
+
+
+def test_a_book_in_s3_is_asked_by_its_etag_without_its_body(
+    s3: Any, own_demo: Path, tmp_path: Path
+) -> None:
+    counting = CountingS3(s3)
+    opener = SourceOpener(SourcePolicy(bucket=BUCKET, prefix="books"), s3_client=lambda: counting)
+    adapter = GnuCashAdapter(opener)
+    settings = GnuCashSettings(book=f"s3://{BUCKET}/books/demo.gnucash")
+    with GnuCashReader(settings.book, opener, BookCache(tmp_path / "cache")) as book:
+        revision = book.revision
+    assert revision is not None
+    assert revision.etag
+
+    assert adapter.source_unchanged(settings, revision)
+    assert counting.bodies == 1  # the question got a 304, no body
+
+    books.rename_vendor(own_demo, "V003", "TDC Erhverv A/S")
+    s3.put_object(Bucket=BUCKET, Key="books/demo.gnucash", Body=own_demo.read_bytes())
+    assert not adapter.source_unchanged(settings, revision)
+
+
+def test_the_question_follows_the_deployments_rules_for_books(tmp_path: Path) -> None:
+    adapter = GnuCashAdapter(SourceOpener(SourcePolicy(allow_local=False)))
+    settings = GnuCashSettings.model_construct(book=str(tmp_path / "demo.gnucash"))
+
+    with pytest.raises(SourceError):
+        adapter.source_unchanged(settings, Revision(etag="1-2-3"))

@@ -394,3 +394,29 @@ def test_offering_groups_checks_the_groups_and_reads_no_further(tmp_path: Path) 
     assert list(adapter.offered_tag_groups(settings_for(second))) == [("DEPT", "Departments")]
     with pytest.raises(SourceError), adapter.open_reader(settings_for(second)):
         pass
+
+
+# --- has the document changed since? --------------------------------------------------------------
+
+
+def test_a_read_names_its_revision_and_the_question_is_answered_by_it(tmp_path: Path) -> None:
+    path = write(tmp_path, example())
+    adapter = local_adapter()
+    with adapter.open_reader(settings_for(path)) as snapshot:
+        revision = snapshot.revision
+    assert revision is not None
+    assert revision.known
+
+    assert adapter.source_unchanged(settings_for(path), revision)
+    changed = example()
+    changed["tagGroups"][0]["name"] = "Afdelinger"
+    write(tmp_path, changed)
+    assert not adapter.source_unchanged(settings_for(path), revision)
+
+
+def test_a_revision_that_names_nothing_is_never_unchanged(tmp_path: Path) -> None:
+    path = write(tmp_path, example())
+    opener = CountingOpener(SourcePolicy(allow_local=True))
+
+    assert not opener.unchanged_since(str(path), Revision())
+    assert opener.bodies == 0  # not even asked
