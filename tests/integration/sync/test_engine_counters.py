@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from dataclasses import replace
 from collections import Counter
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
