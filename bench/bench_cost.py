@@ -44,7 +44,7 @@ import time
 import tomllib
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,11 +94,11 @@ class Measured:
     """What the stand-ins measured: one no-op run, a dispatcher share, a settings page view."""
 
     noop_ms: float
-    noop_calls: Counter[str]
+    noop_calls: Mapping[str, float]
     noop_rru: float
     noop_wru: float
-    noop_log_bytes: int
-    noop_emf_bytes: int
+    noop_log_bytes: float
+    noop_emf_bytes: float
     cold_ms: float
     cold_secret_reads: int
     dispatch_ms_per_installation: float
@@ -114,8 +114,51 @@ class Measured:
     metric_series_possible: int
     extra: dict[str, float] = field(default_factory=dict)
 
-    def calls(self, counter: Mapping[str, int], service: str) -> int:
+    def calls(self, counter: Mapping[str, float], service: str) -> float:
         return sum(count for name, count in counter.items() if name.startswith(f"{service}."))
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    """One measured run that skipped an unchanged source (`FullReconcileHours` above 0)."""
+
+    ms: float
+    calls: Mapping[str, float]
+    rru: float
+    wru: float
+    log_bytes: float
+    emf_bytes: float
+    pleo_requests: int
+
+
+def full_share(sync_rate_minutes: float, full_reconcile_hours: float) -> float:
+    """The share of scheduled runs that read Pleo in full: one per interval, or all at 0."""
+    if full_reconcile_hours <= 0:
+        return 1.0
+    return min(1.0, sync_rate_minutes / (full_reconcile_hours * 60))
+
+
+def with_unchanged_runs(m: Measured, unchanged: RunFigures, share: float) -> Measured:
+    """The typical run when `share` of them are the measured full no-op run and the rest skip an
+    unchanged source: each per-run figure is the mix of the two. The unchanged runs feed one
+    more series (Syncs by the outcome `unchanged`)."""
+
+    def mix(full: float, skipped: float) -> float:
+        return share * full + (1 - share) * skipped
+
+    names = set(m.noop_calls) | set(unchanged.calls)
+    return replace(
+        m,
+        noop_ms=mix(m.noop_ms, unchanged.ms),
+        noop_calls=Counter(
+            {n: mix(m.noop_calls.get(n, 0), unchanged.calls.get(n, 0)) for n in names}
+        ),
+        noop_rru=mix(m.noop_rru, unchanged.rru),
+        noop_wru=mix(m.noop_wru, unchanged.wru),
+        noop_log_bytes=mix(m.noop_log_bytes, unchanged.log_bytes),
+        noop_emf_bytes=mix(m.noop_emf_bytes, unchanged.emf_bytes),
+        metric_series=m.metric_series + (1 if share < 1 else 0),
+    )
 
 
 @dataclass(frozen=True)
@@ -656,6 +699,37 @@ def measure(
         notes["noop_pleo_writes"] = sum(
             count for name, count in pleo_counts.items() if is_write(name)
         )
+
+        # The same run once more, as it goes with a full-reconcile interval: the run above was
+        # complete and clean, so this one finds the snapshot unchanged and skips Pleo.
+        from pleo_connector.config import _cached
+
+        with environment({"SYNC_FULL_RECONCILE_HOURS": "24"}):
+            _cached.cache_clear()
+            worker_module.deps.cache_clear()
+            worker_module.deps()
+            counter.reset()
+            control.clear_request_log()
+            with captured_logs() as log:
+                context = LambdaContext(
+                    "SyncWorkerFunction", 1024, str(uuid.uuid4()), _deadline_ms(120)
+                )
+                started = time.perf_counter()
+                answer = worker_module.handler(event, context)
+                unchanged_ms = (time.perf_counter() - started) * 1000
+            if answer.get("batchItemFailures") or _outcome_of(log.getvalue()) != "unchanged":
+                raise RuntimeError(f"the run with an interval did not skip: {log.getvalue()}")
+            unchanged = RunFigures(
+                ms=unchanged_ms,
+                calls=Counter(counter.calls),
+                rru=counter.rru,
+                wru=counter.wru,
+                log_bytes=len(log.getvalue().encode()),
+                emf_bytes=emf_bytes_of_noop_run("unchanged"),
+                pleo_requests=sum(control.counters().values()),
+            )
+        _cached.cache_clear()
+        worker_module.deps.cache_clear()
         control.clear_faults()
         stored = stored_bytes(table, world.installation_id)
 
@@ -716,6 +790,7 @@ def measure(
         metric_series_possible=metric_series_possible(),
     )
     notes["dispatched"] = sent
+    notes["unchanged"] = unchanged
     return measured, notes
 
 
@@ -743,6 +818,7 @@ def report(
     region: str,
     taken: str,
     notes: Mapping[str, Any],
+    hours: float = 0.0,
 ) -> list[str]:
     prices, _ = load_prices(region)
     priced = price(model(measured, facts, installations), prices)
@@ -801,6 +877,58 @@ def report(
         f"would cost ${m.metric_series_possible * prices['metric_month']:.2f} a month for the "
         "deployment.",
     ]
+    unchanged = notes.get("unchanged")
+    if isinstance(unchanged, RunFigures) and hours > 0:
+        lines += ["", *report_interval(measured, unchanged, facts, installations, prices, hours)]
+    return lines
+
+
+def report_interval(
+    measured: Measured,
+    unchanged: RunFigures,
+    facts: Facts,
+    installations: int,
+    prices: Mapping[str, float],
+    hours: float,
+) -> list[str]:
+    """The same deployment with `FullReconcileHours` at `hours`: one full run an interval, the
+    others skipping the unchanged source (the run measured after the no-op one)."""
+    share = full_share(facts.sync_rate_minutes, hours)
+    priced = price(
+        model(with_unchanged_runs(measured, unchanged, share), facts, installations), prices
+    )
+    total = summary(priced, installations)
+    name = f"cost.reconcile_{hours:g}h"
+    u = unchanged
+    lines = [
+        f"bench: {name}.per_installation_month = {total['per_installation']:.5f} $",
+        f"bench: {name}.per_1000_installations_month = {total['per_1000']:.2f} $",
+        f"bench: cost.unchanged_run_ms = {u.ms:.1f} ms",
+        f"bench: cost.unchanged_run_dynamodb_calls = {measured.calls(u.calls, 'dynamodb'):g} calls",
+        f"bench: cost.unchanged_run_rru = {u.rru:.1f} RRU",
+        f"bench: cost.unchanged_run_wru = {u.wru:.1f} WRU",
+        f"bench: cost.unchanged_run_kms_calls = {measured.calls(u.calls, 'kms'):g} calls",
+        f"bench: cost.unchanged_run_pleo_requests = {u.pleo_requests} requests",
+        f"bench: cost.unchanged_run_log_bytes = {u.log_bytes:g} bytes",
+    ]
+    for rank, (item, dollars) in enumerate(total["biggest"], start=1):
+        lines.append(f"bench: {name}.biggest_{rank} = {dollars:.5f} $ ({item.name})")
+    verdict = "met" if total["per_installation"] <= TARGET_PER_INSTALLATION else "NOT met"
+    lines += [
+        "",
+        f"With FullReconcileHours={hours:g}: {share:.1%} of the runs read Pleo in full, the "
+        f"others skip the unchanged source ({u.ms:.0f} ms, {u.pleo_requests} Pleo requests; "
+        "AWS calls: " + ", ".join(f"{n} x{c:g}" for n, c in sorted(u.calls.items())) + ")",
+        f"  {'item':46} {'per installation-month':>24} {'$':>10}",
+    ]
+    for item, dollars in sorted(priced, key=lambda pair: pair[1], reverse=True):
+        quantity = f"{item.quantity:.4g} {item.unit}"
+        lines.append(f"  {item.name:46} {quantity:>24} {dollars:10.6f}")
+    lines += [
+        f"  {'total':46} {'':>24} {total['per_installation']:10.6f}  "
+        f"target <= {TARGET_PER_INSTALLATION}: {verdict}",
+        f"  per 1,000 installations: ${total['per_1000']:.2f} a month",
+    ]
     return lines
 
 
@@ -812,6 +940,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--region", default=None, help="a table of bench/prices.toml")
     parser.add_argument(
         "--budget-per-min", type=int, default=None, help="Pleo requests a minute (template's)"
+    )
+    parser.add_argument(
+        "--full-reconcile-hours",
+        type=float,
+        default=24.0,
+        help="also price this FullReconcileHours (0: the template's default only)",
     )
     args = parser.parse_args(argv if argv is not None else [])
     for path in (str(LAYER), str(ROOT)):
@@ -835,7 +969,10 @@ def main(argv: list[str] | None = None) -> int:
     if notes["noop_pleo_writes"]:
         print(f"the no-op run wrote to Pleo: {notes}", file=sys.stderr)
         return 1
-    print("\n".join(report(measured, facts, args.installations, region, taken, notes)))
+    lines = report(
+        measured, facts, args.installations, region, taken, notes, args.full_reconcile_hours
+    )
+    print("\n".join(lines))
     return 0 if prices else 1
 
 

@@ -154,3 +154,39 @@ def test_facts_come_from_the_template() -> None:
 
 def test_the_contract_allows_more_series_than_a_no_op_run_feeds() -> None:
     assert bench_cost.metric_series_possible() > bench_cost.NOOP_RUN_SERIES
+
+
+# --- a full-reconcile interval -------------------------------------------------------------------
+
+
+def test_one_run_an_interval_reads_pleo_in_full_and_at_zero_every_run_does() -> None:
+    assert bench_cost.full_share(60, 24) == pytest.approx(1 / 24)
+    assert bench_cost.full_share(15, 1) == pytest.approx(1 / 4)
+    assert bench_cost.full_share(60, 0.5) == 1.0  # an interval shorter than the schedule
+    assert bench_cost.full_share(60, 0) == 1.0
+
+
+def test_the_typical_run_mixes_the_full_and_the_skipping_run_by_their_share() -> None:
+    full = measured()
+    skipping = bench_cost.RunFigures(
+        ms=100.0,
+        calls={"dynamodb.GetItem": 1, "kms.Decrypt": 1, "dynamodb.PutItem": 1},
+        rru=2.0,
+        wru=3.0,
+        log_bytes=200,
+        emf_bytes=300,
+        pleo_requests=0,
+    )
+
+    typical = bench_cost.with_unchanged_runs(full, skipping, 0.25)
+
+    assert typical.noop_ms == pytest.approx(0.25 * 2000 + 0.75 * 100)
+    assert typical.noop_calls["kms.Decrypt"] == pytest.approx(0.25 * 2 + 0.75 * 1)
+    assert typical.noop_calls["dynamodb.PutItem"] == pytest.approx(0.75)
+    assert typical.noop_rru == pytest.approx(0.25 * 10 + 0.75 * 2)
+    assert typical.noop_wru == pytest.approx(0.25 * 4 + 0.75 * 3)
+    assert typical.noop_log_bytes == pytest.approx(400)
+    assert typical.metric_series == full.metric_series + 1
+    # Everything not per run stays as measured.
+    assert (typical.cold_ms, typical.stored_bytes) == (full.cold_ms, full.stored_bytes)
+    assert bench_cost.with_unchanged_runs(full, skipping, 1.0).metric_series == full.metric_series
