@@ -267,3 +267,23 @@ def test_a_skipped_run_is_recorded_with_no_requests_and_shown_as_good() -> None:
     view = describe_run(skipped)
     assert "Pleo was left as it was" in view.outcome
     assert view.good
+
+
+def test_asking_and_then_reading_a_changed_source_opens_the_settings_once() -> None:
+    from tests.unit.connect.fakes import FakeCipher
+
+    class CountingCipher(FakeCipher):
+        decrypts = 0
+
+        def decrypt(self, installation_id: str, ciphertext: bytes) -> bytes:
+            CountingCipher.decrypts += 1
+            return super().decrypt(installation_id, ciphertext)
+
+    world = World()
+    world.sync()
+    world.deps = replace(world.deps, cipher=CountingCipher())
+    world.adapter.current = Revision(etag='"v2"')
+
+    assert world.sync() == SyncOutcome.SYNCED
+    assert world.adapter.asked == [V1]
+    assert CountingCipher.decrypts == 1

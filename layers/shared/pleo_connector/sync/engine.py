@@ -41,7 +41,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 
 from pleo_connector import metrics
 from pleo_connector.adapters.base import (
@@ -113,6 +113,7 @@ _OUTCOME_OF_ACTION = {
     FailureAction.MARK_AUTH_FAILURE: SyncOutcome.AUTH_FAILED,
     FailureAction.CLEAN_UP: SyncOutcome.REMOVED,
 }
+_NOT_OPENED = object()  # the connection settings, before a run first opens them
 _PLEO_STOPPED = frozenset({InstallationStatus.INACTIVE, InstallationStatus.ERROR})
 
 
@@ -338,6 +339,7 @@ class _Run:
         self.notices: list[SourceNotice] = []
         # The revision of the source the plan was made from (None when it names none).
         self.revision: Revision | None = None
+        self._settings: object = _NOT_OPENED
         self.requests = 0
         self.rate_limited = 0
         self.message: str | None = None
@@ -498,9 +500,13 @@ class _Run:
         return plan
 
     def _connection_settings(self) -> BaseModel | None:
-        return connection_settings(
-            self.deps, self.installation_id, self.record.config.get("connection")
-        )
+        """Opened once a run: asking the source "changed since?" and reading it share one
+        decrypt."""
+        if self._settings is _NOT_OPENED:
+            self._settings = connection_settings(
+                self.deps, self.installation_id, self.record.config.get("connection")
+            )
+        return cast("BaseModel | None", self._settings)
 
     async def _source_failed(self, pleo: PleoApi, error: SourceError) -> SyncOutcome:
         """Counted by the failure policy; nothing of this run reaches Pleo but, after too many
