@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import json
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 from unittest import mock
 
 import boto3
@@ -26,7 +29,11 @@ from pleo_connector.composition.roots import (
 from pleo_connector.config import OAuthFunctionSettings, load_settings
 from pleo_connector.errors import GENERIC_MESSAGE, ConfigurationError
 from pleo_connector.web.session import SessionInvalidError
+from tests.support.handlers import FakeLambdaContext, load_handler_module
 from tests.unit.connect.fakes import web_settings
+
+if TYPE_CHECKING:
+    import io
 
 pytestmark = pytest.mark.unit
 
@@ -237,3 +244,36 @@ def test_the_token_calls_use_the_rotated_client_secret_after_max_age(
 
     assert token_endpoint.secrets == ["old-client-secret", "old-client-secret", "new-client-secret"]
     assert store.reads == [CLIENT_SECRET_ID, CLIENT_SECRET_ID]
+
+
+def test_a_page_under_a_malformed_session_secret_is_the_generic_500_without_it(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch, logged: io.StringIO
+) -> None:
+    value = json.dumps({"current": NEW_KEY, "previos": [OLD_KEY]})
+    app = load_handler_module("settings")
+    parts = parts_with(SecretsManagerStandIn(**{SESSION_ID: value}), clock)
+    monkeypatch.setattr(app, "deps", lambda: SimpleNamespace(web=parts))
+    event = {
+        "version": "2.0",
+        "routeKey": "GET /settings",
+        "rawPath": "/settings",
+        "rawQueryString": "",
+        "cookies": ["__Host-pleo_session=v1.x.y.z"],
+        "headers": {"host": "app.example"},
+        "requestContext": {
+            "http": {"method": "GET", "path": "/settings", "sourceIp": "1.2.3.4"},
+            "requestId": "r1",
+            "routeKey": "GET /settings",
+            "stage": "$default",
+        },
+        "isBase64Encoded": False,
+    }
+
+    answer = app.app.resolve(event, FakeLambdaContext())
+
+    assert answer["statusCode"] == 500
+    assert GENERIC_MESSAGE in html.unescape(answer["body"])
+    assert '"reason":"ConfigurationError"' in logged.getvalue().replace(" ", "")
+    for part in (OLD_KEY, NEW_KEY):
+        assert part not in json.dumps(answer)
+        assert part not in logged.getvalue()
