@@ -142,10 +142,11 @@ def test_promoting_the_new_key_of_a_plain_value_keeps_it_verifying(clock: FakeCl
         json.dumps({"current": NEW_KEY, "previous": [OLD_KEY, 7]}),
         json.dumps({"current": "too-short-key"}),
         json.dumps({"current": NEW_KEY, "previous": ["too-short-key"]}),
+        json.dumps({"current": NEW_KEY + "\ud800"}),
         "too-short-key",
     ],
     ids=["bad-json", "no-current", "unknown-field", "previous-not-list", "not-a-string",
-         "short-current", "short-previous", "short-plain"],
+         "short-current", "short-previous", "lone-surrogate", "short-plain"],
 )  # fmt: skip
 def test_a_malformed_session_secret_is_a_configuration_error_without_the_value(
     clock: FakeClock, value: str

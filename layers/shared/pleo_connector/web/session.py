@@ -135,7 +135,11 @@ def signing_secrets(value: str) -> tuple[str, ...]:
         found = [data.get("current"), *previous]
     keys: list[str] = []
     for item in found:
-        if not isinstance(item, str) or len(item.encode("utf-8")) < MIN_SECRET_BYTES:
+        try:
+            size = len(item.encode("utf-8")) if isinstance(item, str) else 0
+        except UnicodeEncodeError:  # a lone surrogate from a JSON escape
+            raise ConfigurationError("a session signing secret is not valid UTF-8 text") from None
+        if not isinstance(item, str) or size < MIN_SECRET_BYTES:
             raise ConfigurationError(
                 f"each session signing secret must be a string of at least {MIN_SECRET_BYTES} bytes"
             )
