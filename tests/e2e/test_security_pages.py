@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pleo_connector.web.security import progress_script_hash
-from pleo_connector.web.session import SessionCodec
+from pleo_connector.web.session import SessionCodec, signing_secrets
 from tests.e2e.flows import ERP_SETTINGS, Browser, WorldStore, hidden_fields, wait_for
 
 if TYPE_CHECKING:
@@ -187,7 +187,7 @@ def test_13_an_expired_session_gets_a_401_with_a_way_back(
     installation_id = installation_id_of(world_store, company)
     three_hours_ago = time.time() - 3 * 3600
     codec = SessionCodec(
-        world_store.session_secret(),
+        signing_secrets(world_store.session_secret()),
         public_base_url=local_world.api_url,
         clock=lambda: three_hours_ago,
     )

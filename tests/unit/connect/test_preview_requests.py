@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from pydantic import SecretStr
 
 from pleo_connector.adapters.placeholder import PlaceholderConnectionSettings
+from pleo_connector.adapters.registry import load_adapter
+from pleo_connector.composition.roots import SecretCache, SettingsFunction, WebParts
 from pleo_connector.connect.errors import NothingToPreviewError, PreviewAlreadyQueuedError
 from pleo_connector.connect.settings import progress, request_preview
 from pleo_connector.installation_config import SyncChoices, open_connection, seal_connection
 from pleo_connector.store.previews import PREVIEW_LOST_AFTER_S, PlanSummary
 from pleo_connector.sync_queue import QueueError
 from pleo_connector.vocabulary import InstallationStatus, PreviewState, SyncReason
+from pleo_connector.web.csrf import csrf_token
+from tests.support.handlers import FakeLambdaContext, load_handler_module
 from tests.unit.connect.fakes import (
     INSTALLATION,
     FakeCipher,
@@ -27,6 +34,7 @@ from tests.unit.connect.fakes import (
     installation,
     record,
     settings_deps,
+    web_settings,
 )
 
 pytestmark = pytest.mark.unit
@@ -80,6 +88,58 @@ def test_a_dry_run_of_the_form_keeps_its_settings_sealed_and_saves_nothing() -> 
     assert opened == SETTINGS
     assert asked.sync_choices == choices.model_dump(mode="json")
     assert page.installations.get(INSTALLATION) == page.record  # nothing saved
+
+
+def post_preview(app: Any, web: WebParts, form: dict[str, str]) -> dict[str, Any]:
+    """`POST /settings/preview` through the settings function's resolver, from its own page."""
+    session = web.sessions.issue(INSTALLATION)
+    body = urlencode({"csrf_token": csrf_token(session), **form})
+    event = {
+        "version": "2.0",
+        "routeKey": "POST /settings/preview",
+        "rawPath": "/settings/preview",
+        "rawQueryString": "",
+        "cookies": [f"{web.sessions.cookie_name}={web.sessions.encode(session)}"],
+        "headers": {
+            "host": "app.example",
+            "content-type": "application/x-www-form-urlencoded",
+            "origin": "https://app.example",
+            "sec-fetch-site": "same-origin",
+        },
+        "requestContext": {
+            "http": {"method": "POST", "path": "/settings/preview", "sourceIp": "1.2.3.4"},
+            "requestId": "r1",
+            "routeKey": "POST /settings/preview",
+            "stage": "$default",
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+    answer: dict[str, Any] = app.app.resolve(event, FakeLambdaContext())
+    return answer
+
+
+def test_a_dry_run_of_a_form_with_a_relative_book_path_is_a_400_and_queues_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = load_handler_module("settings")
+    page = Page()
+    page.installations.create_or_update(replace(page.record, config={}))
+    deps = replace(page.deps, adapter=load_adapter("gnucash"))
+    web = WebParts(web_settings(), secrets=SecretCache(lambda _: "session-key-" + "k" * 32))
+    monkeypatch.setattr(app, "deps", lambda: SettingsFunction(web, deps))
+
+    answer = post_preview(app, web, {"preview": "form", "book": "books/demo.gnucash"})
+
+    assert answer["statusCode"] == 400
+    assert (
+        "The source is not an address: use an https:// URL, s3://bucket/key, or an absolute path"
+        in html.unescape(answer["body"])
+    )
+    assert 'value="books/demo.gnucash"' in answer["body"]  # the form comes back as typed
+    assert page.queue.sent == []
+    assert page.previews.items == {}
+    assert progress(page.deps, INSTALLATION).preview is PreviewState.NONE
 
 
 def test_a_second_request_while_one_is_planned_is_refused_until_it_ends_or_is_lost() -> None:

@@ -150,6 +150,32 @@ async def test_code_exchange_uses_client_secret_basic_and_pkce() -> None:
     assert token_set.expires_at(1000.0) == 1900.0
 
 
+async def test_the_client_secret_is_asked_for_on_every_token_call() -> None:
+    """Whatever the provider answers now is what authenticates: a rotated secret is used on the
+    next call (the provider decides how long it holds a value), never only after a restart."""
+    recorder = Recorder([httpx.Response(200, json=tokens()) for _ in range(2)])
+    current = ["old-client-secret"]
+    asked: list[str] = []
+
+    def provider() -> str:
+        asked.append(current[0])
+        return current[0]
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(recorder))
+    client = OAuthClient(AUTH_URL, CLIENT_ID, provider, http=http, timeout=5)
+    assert asked == []  # nothing read before a token call
+
+    await client.refresh(REFRESH)
+    current[0] = "new-client-secret"
+    await client.refresh(REFRESH)
+
+    assert asked == ["old-client-secret", "new-client-secret"]
+    assert [request.headers["Authorization"] for request in recorder.requests] == [
+        "Basic " + base64.b64encode(f"{CLIENT_ID}:{secret}".encode()).decode()
+        for secret in ("old-client-secret", "new-client-secret")
+    ]
+
+
 async def test_refresh_sends_the_refresh_grant() -> None:
     recorder = Recorder([httpx.Response(200, json=tokens(access_token="a2"))])
 

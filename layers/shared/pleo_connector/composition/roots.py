@@ -2,19 +2,24 @@
 
 Each builder imports only what its function uses, and nothing here does I/O: boto3 clients are
 built on first use (`aws.aws_client`), and secrets are read when a request first needs them
-(`read_secret` behind the OAuth client's and the session codec's providers), so a function's cold
-start pays only for its own route. Handlers call their builder once per process (`@cache`).
+(`SecretCache` behind the OAuth client's secret and the session codec), so a function's cold
+start pays only for its own route. Handlers call their builder once per process (`@cache`); the
+secrets are read again every `SECRET_MAX_AGE_S`, so a rotated value reaches every warm function
+without a restart.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
 from pleo_connector.errors import ConfigurationError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pleo_connector.composition.pleo_clients import PleoClients
     from pleo_connector.config import (
         ApiKeyInstallFunctionSettings,
@@ -43,23 +48,71 @@ if TYPE_CHECKING:
 SECRET_MAX_AGE_S = 300
 
 
-def read_secret(secret_id: str) -> str:
-    """A Secrets Manager secret through Powertools' cached parameters (five minutes)."""
+def fetch_secret(secret_id: str) -> str:
+    """A Secrets Manager secret's value, read now: the caching is `SecretCache`'s alone, so a
+    value is never held by two caches one after the other (which would double its age)."""
     from aws_lambda_powertools.utilities import parameters
 
-    value = parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE_S)
+    value = parameters.get_secret(secret_id, force_fetch=True)
     if not isinstance(value, str) or not value:
         raise ConfigurationError("a configured secret is empty or not a string")
     return value
 
 
+class SecretCache:
+    """Secrets read on first use and read again once their value is `max_age_s` old: a value put
+    into Secrets Manager reaches every warm function within that time, and a request between two
+    reads costs one clock reading."""
+
+    def __init__(
+        self,
+        fetch: Callable[[str], str] = fetch_secret,
+        *,
+        max_age_s: float = SECRET_MAX_AGE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._fetch = fetch
+        self._max_age_s = max_age_s
+        self._clock = clock
+        self._values: dict[str, tuple[str, float]] = {}
+
+    def __repr__(self) -> str:
+        return f"SecretCache(max_age_s={self._max_age_s}, held={len(self._values)})"
+
+    def get(self, secret_id: str) -> str:
+        now = self._clock()
+        held = self._values.get(secret_id)
+        if held is not None and now - held[1] < self._max_age_s:
+            return held[0]
+        value = self._fetch(secret_id)
+        self._values[secret_id] = (value, now)
+        return value
+
+    def reader(self, secret_id: str) -> Callable[[], str]:
+        """A provider of the secret's current value (the OAuth client asks it per token call)."""
+        return partial(self.get, secret_id)
+
+
+# One per process: every builder of a function reads its secrets through it.
+PROCESS_SECRETS = SecretCache()
+
+
 class WebParts:
     """What every page handler needs besides its service: the site (links, headers), the session
-    codec (its signing secret read on first use) and the OAuth browser binding."""
+    codec (built from the signing secret's current value) and the OAuth browser binding."""
 
-    def __init__(self, web: WebSettings, pleo: PleoSettings | None = None) -> None:
+    def __init__(
+        self,
+        web: WebSettings,
+        pleo: PleoSettings | None = None,
+        *,
+        secrets: SecretCache = PROCESS_SECRETS,
+    ) -> None:
         self.settings = web
         self._form_targets = (pleo.auth_base,) if pleo is not None else ()
+        self._secrets = secrets
+        self._sessions: SessionCodec | None = None
+        self._sessions_secret: str | None = None
 
     @property
     def public_base_url(self) -> str:
@@ -71,12 +124,18 @@ class WebParts:
 
         return Site.for_base_url(self.public_base_url, form_targets=self._form_targets)
 
-    @cached_property
+    @property
     def sessions(self) -> SessionCodec:
-        from pleo_connector.web.session import SessionCodec
+        """The codec for the signing secret's value as last read (at most `SECRET_MAX_AGE_S`
+        ago): built again only when that value has changed, e.g. a key added or promoted."""
+        value = self._secrets.get(self.settings.session_secret_id)
+        codec = self._sessions
+        if codec is None or value != self._sessions_secret:
+            from pleo_connector.web.session import SessionCodec, signing_secrets
 
-        secret = read_secret(self.settings.session_secret_id)
-        return SessionCodec(secret, public_base_url=self.public_base_url)
+            codec = SessionCodec(signing_secrets(value), public_base_url=self.public_base_url)
+            self._sessions, self._sessions_secret = codec, value
+        return codec
 
     @cached_property
     def browser_binding(self) -> BrowserBinding:
@@ -94,13 +153,13 @@ def _table(store: StoreSettings) -> DynamoTable:
     return DynamoTable(store.table_name)
 
 
-def _oauth_client(pleo: PleoSettings) -> OAuthClient:
+def _oauth_client(pleo: PleoSettings, secrets: SecretCache) -> OAuthClient:
+    """The client asks `secrets` on every token call, so a rotated client secret is used within
+    `SECRET_MAX_AGE_S` of being put."""
     from pleo_connector.pleo.oauth import OAuthClient
 
     return OAuthClient(
-        pleo.auth_base,
-        pleo.pleo_client_id,
-        lambda: read_secret(pleo.pleo_client_secret_id),
+        pleo.auth_base, pleo.pleo_client_id, secrets.reader(pleo.pleo_client_secret_id)
     )
 
 
@@ -145,15 +204,17 @@ class OAuthFunction:
     idempotency_table: str
 
 
-def build_oauth_function(settings: OAuthFunctionSettings) -> OAuthFunction:
+def build_oauth_function(
+    settings: OAuthFunctionSettings, *, secrets: SecretCache = PROCESS_SECRETS
+) -> OAuthFunction:
     from pleo_connector.connect.oauth_install import OAuthInstallDeps
     from pleo_connector.store.installations import InstallationRepository
     from pleo_connector.store.oauth_state import OAuthStateStore
     from pleo_connector.sync_queue import SyncQueue
 
-    web = WebParts(settings, settings)
+    web = WebParts(settings, settings, secrets=secrets)
     table = _table(settings)
-    oauth = _oauth_client(settings)
+    oauth = _oauth_client(settings, secrets)
     tokens = _token_store(settings, table, oauth)
     install = OAuthInstallDeps(
         pleo_settings=settings,
@@ -177,7 +238,7 @@ class ApiKeyInstallFunction:
 
 
 def build_api_key_install_function(
-    settings: ApiKeyInstallFunctionSettings,
+    settings: ApiKeyInstallFunctionSettings, *, secrets: SecretCache = PROCESS_SECRETS
 ) -> ApiKeyInstallFunction:
     from pleo_connector.connect.api_key_install import ApiKeyInstallDeps
     from pleo_connector.store.installations import InstallationRepository
@@ -191,7 +252,9 @@ def build_api_key_install_function(
         installations=InstallationRepository(table),
         sync_queue=SyncQueue(settings.sync_queue_url),
     )
-    return ApiKeyInstallFunction(WebParts(settings, settings), install, settings.table_name)
+    return ApiKeyInstallFunction(
+        WebParts(settings, settings, secrets=secrets), install, settings.table_name
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +263,9 @@ class SettingsFunction:
     settings: SettingsDeps
 
 
-def build_settings_function(settings: SettingsFunctionSettings) -> SettingsFunction:
+def build_settings_function(
+    settings: SettingsFunctionSettings, *, secrets: SecretCache = PROCESS_SECRETS
+) -> SettingsFunction:
     from pleo_connector.adapters.registry import load_adapter
     from pleo_connector.connect.settings import SettingsDeps
     from pleo_connector.crypto import CredentialCipher
@@ -210,7 +275,7 @@ def build_settings_function(settings: SettingsFunctionSettings) -> SettingsFunct
     from pleo_connector.sync_queue import SyncQueue
 
     table = _table(settings)
-    tokens = _token_store(settings, table, _oauth_client(settings))
+    tokens = _token_store(settings, table, _oauth_client(settings, secrets))
     deps = SettingsDeps(
         installations=InstallationRepository(table),
         pleo=_pleo_clients(settings, tokens),
@@ -220,7 +285,7 @@ def build_settings_function(settings: SettingsFunctionSettings) -> SettingsFunct
         runs=SyncRunRepository(table),
         previews=PreviewRepository(table),
     )
-    return SettingsFunction(WebParts(settings, settings), deps)
+    return SettingsFunction(WebParts(settings, settings, secrets=secrets), deps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,19 +294,21 @@ class DisconnectFunction:
     disconnect: DisconnectDeps
 
 
-def build_disconnect_function(settings: DisconnectFunctionSettings) -> DisconnectFunction:
+def build_disconnect_function(
+    settings: DisconnectFunctionSettings, *, secrets: SecretCache = PROCESS_SECRETS
+) -> DisconnectFunction:
     from pleo_connector.connect.disconnect import DisconnectDeps
     from pleo_connector.store.installations import InstallationRepository
     from pleo_connector.store.sync_runs import SyncRunRepository
 
     table = _table(settings)
-    tokens = _token_store(settings, table, _oauth_client(settings))
+    tokens = _token_store(settings, table, _oauth_client(settings, secrets))
     deps = DisconnectDeps(
         installations=InstallationRepository(table),
         pleo=_pleo_clients(settings, tokens),
         runs=SyncRunRepository(table),
     )
-    return DisconnectFunction(WebParts(settings, settings), deps)
+    return DisconnectFunction(WebParts(settings, settings, secrets=secrets), deps)
 
 
 def build_dispatcher(settings: DispatcherFunctionSettings) -> DispatchDeps:
@@ -257,7 +324,9 @@ def build_dispatcher(settings: DispatcherFunctionSettings) -> DispatchDeps:
     )
 
 
-def build_worker(settings: WorkerFunctionSettings) -> SyncDeps:
+def build_worker(
+    settings: WorkerFunctionSettings, *, secrets: SecretCache = PROCESS_SECRETS
+) -> SyncDeps:
     from pleo_connector.adapters.registry import load_adapter
     from pleo_connector.crypto import CredentialCipher
     from pleo_connector.store.installations import InstallationRepository
@@ -269,7 +338,7 @@ def build_worker(settings: WorkerFunctionSettings) -> SyncDeps:
     from pleo_connector.sync_queue import SyncQueue
 
     table = _table(settings)
-    tokens = _token_store(settings, table, _oauth_client(settings))
+    tokens = _token_store(settings, table, _oauth_client(settings, secrets))
     return SyncDeps(
         installations=InstallationRepository(table),
         pleo=_pleo_clients(settings, tokens, shared_budget_table=settings.table_name),

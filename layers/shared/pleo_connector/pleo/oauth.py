@@ -14,7 +14,6 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -120,8 +119,9 @@ class TokenSet:
 class OAuthClient:
     """The token endpoint, with client_secret_basic.
 
-    `client_secret` may be a callable, read on the first token request, so that a function whose
-    route never calls the token endpoint never reads the secret either.
+    `client_secret` may be a callable, asked on every token request (and only then): a function
+    whose route never calls the token endpoint never reads the secret, and a rotated secret is
+    used as soon as the callable returns it (the caller caches it, `composition.roots.SecretCache`).
     """
 
     def __init__(
@@ -145,14 +145,9 @@ class OAuthClient:
     def __repr__(self) -> str:
         return f"OAuthClient(token_endpoint={self.token_endpoint!r}, client_id={self.client_id!r})"
 
-    @cached_property
     def _client_secret(self) -> str:
         source = self._secret_source
         return source if isinstance(source, str) else source()
-
-    @cached_property
-    def _basic(self) -> httpx.BasicAuth:
-        return httpx.BasicAuth(quote(self.client_id, safe=""), quote(self._client_secret, safe=""))
 
     @property
     def request_timeout_s(self) -> float:
@@ -190,6 +185,8 @@ class OAuthClient:
     async def _token_request(
         self, form: dict[str, str], grant: str, secret_values: tuple[str, ...]
     ) -> TokenSet:
+        client_secret = self._client_secret()
+        basic = httpx.BasicAuth(quote(self.client_id, safe=""), quote(client_secret, safe=""))
         request = self._http.build_request(
             "POST",
             self.token_endpoint,
@@ -199,7 +196,7 @@ class OAuthClient:
         )
         try:
             async with asyncio.timeout(self._timeout):
-                response = await self._http.send(request, auth=self._basic)
+                response = await self._http.send(request, auth=basic)
         except (httpx.TimeoutException, TimeoutError) as exc:
             logger.warning("token request timed out", extra={"grant": grant})
             raise APITimeoutError("token endpoint: no response in time", operation=grant) from exc
@@ -213,7 +210,7 @@ class OAuthClient:
         logger.info(
             "token request answered", extra={"grant": grant, "status": response.status_code}
         )
-        hidden = (*secret_values, self._client_secret)
+        hidden = (*secret_values, client_secret)
         if response.status_code != 200:
             raise _error_of(response, hidden)
         return _token_set_of(response, hidden, needs_refresh_token=grant == "authorization_code")

@@ -3,8 +3,8 @@
 Standard library only (hmac, hashlib, secrets): it is on every page's cold path. The cookie is
 `v1.<key id>.<payload>.<mac>`, base64url, MAC = HMAC-SHA256 under a key derived from the session
 signing secret. Several secrets may be given: the first signs, all verify, chosen by key id, so
-the secret can be rotated without logging everybody out. The cookie value never reaches a log
-line or an exception message.
+the secret can be rotated without logging everybody out (`signing_secrets` reads them from the
+`SessionSigningKey` value). The cookie value never reaches a log line or an exception message.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from pleo_connector.errors import ConnectorError
+from pleo_connector.errors import ConfigurationError, ConnectorError
 from pleo_connector.web.cookies import (
     MAX_COOKIE_VALUE,
     DuplicateCookieError,
@@ -108,6 +108,43 @@ def _b64decode(text: str) -> bytes:
 
 def _as_bytes(secret: str | bytes) -> bytes:
     return secret.encode("utf-8") if isinstance(secret, str) else secret
+
+
+def signing_secrets(value: str) -> tuple[str, ...]:
+    """The signing secrets a `SessionSigningKey` value holds, the one that signs first.
+
+    Either one secret, used as it is (the template and the local world generate one that never
+    starts with `{`), or, while rotating, a JSON object `{"current": "<new>", "previous":
+    ["<old>", ...]}`: `current` signs, every one verifies. Anything else, or a secret shorter than
+    `MIN_SECRET_BYTES`, is a ConfigurationError whose message holds no part of the value.
+    """
+    if not value.lstrip().startswith("{"):
+        found: list[object] = [value]
+    else:
+        try:
+            data = json.loads(value)
+        except ValueError:
+            raise ConfigurationError("the session signing secret is not valid JSON") from None
+        if not isinstance(data, dict) or not set(data) <= {"current", "previous"}:
+            raise ConfigurationError(
+                'the session signing secret must be {"current": ..., "previous": [...]}'
+            )
+        previous = data.get("previous", [])
+        if not isinstance(previous, list):
+            raise ConfigurationError('the session signing secret\'s "previous" must be a list')
+        found = [data.get("current"), *previous]
+    keys: list[str] = []
+    for item in found:
+        try:
+            size = len(item.encode("utf-8")) if isinstance(item, str) else 0
+        except UnicodeEncodeError:  # a lone surrogate from a JSON escape
+            raise ConfigurationError("a session signing secret is not valid UTF-8 text") from None
+        if not isinstance(item, str) or size < MIN_SECRET_BYTES:
+            raise ConfigurationError(
+                f"each session signing secret must be a string of at least {MIN_SECRET_BYTES} bytes"
+            )
+        keys.append(item)
+    return tuple(keys)
 
 
 def derive_key(secret: str | bytes, purpose: str) -> bytes:
