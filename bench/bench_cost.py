@@ -19,7 +19,8 @@ about 10,000 entities. What one run costs is measured with the real code on the 
 Metrics: the model counts the EMF metrics of the metric contract (docs: bench/README.md, "Cost
 model"): the series that exist (billed per month, whatever the number of installations, since
 no dimension names an installation), and the EMF bytes one no-op run logs for them, serialised by
-Powertools Metrics itself. These assume the contract, not what the code emits today.
+Powertools Metrics itself (a dispatch's few lines, shared by every installation, are left out).
+These assume the contract, not what the code emits today.
 
 The counts are multiplied by the list prices of bench/prices.toml (one table per region, with the
 date they were taken). It prints `$ per installation-month`, `$ per 1,000 installations`, the
@@ -109,7 +110,8 @@ class Measured:
     settings_rru: float
     settings_wru: float
     stored_bytes: int
-    # Series of the contract that get data every hour (what no-op runs emit), and all of them.
+    # Series of the contract that get data every hour (what no-op runs and dispatches emit),
+    # and all of them.
     metric_series: int
     metric_series_possible: int
     extra: dict[str, float] = field(default_factory=dict)
@@ -392,13 +394,26 @@ def metric_series_possible() -> int:
     records = len(Kind) * (len(Action) + 1)  # plus Action=failed
     single = ["Activations", "SyncRunDuration", "PleoRequests", "Pleo429s"]
     single += ["BudgetDynamoDBCalls", "InstallationsStopped"]
-    return installs + len(SyncOutcome) + records + len(single)
+    return installs + len(SyncOutcome) + records + len(single) + dispatch_run_series()
 
 
 # What a no-op run emits per the contract: Syncs with its outcome, the run's duration, its Pleo
 # requests and 429s, the budget's DynamoDB calls (it creates, updates or archives nothing, so no
 # SyncRecords). These series get data every hour; the others only when something happens.
 NOOP_RUN_SERIES = 5
+
+
+def dispatch_run_series() -> int:
+    """What every dispatcher run emits per the contract: the `Installations` gauge, one series
+    per status that has installations; all of them, at most, get data every hour too."""
+    from pleo_connector.vocabulary import InstallationStatus
+
+    return len(InstallationStatus)
+
+
+def hourly_series() -> int:
+    """The series of the contract that get data every hour: a no-op run's and a dispatch's."""
+    return NOOP_RUN_SERIES + dispatch_run_series()
 
 
 def emf_bytes_of_noop_run(outcome: str, service: str = "pleo-connector") -> int:
@@ -786,7 +801,7 @@ def measure(
         settings_rru=settings_rru,
         settings_wru=settings_wru,
         stored_bytes=stored,
-        metric_series=NOOP_RUN_SERIES,
+        metric_series=hourly_series(),
         metric_series_possible=metric_series_possible(),
     )
     notes["dispatched"] = sent
@@ -872,7 +887,7 @@ def report(
         f"target <= {TARGET_PER_INSTALLATION}: {verdict}",
         f"  per 1,000 installations: ${total['per_1000']:.2f} a month",
         "  Metrics and their EMF bytes follow the metric contract, not today's code: the "
-        f"{m.metric_series} series a no-op run emits get data every hour; were all "
+        f"{m.metric_series} series no-op runs and dispatches emit get data every hour; were all "
         f"{m.metric_series_possible} series of the contract to get data every hour, metrics "
         f"would cost ${m.metric_series_possible * prices['metric_month']:.2f} a month for the "
         "deployment.",

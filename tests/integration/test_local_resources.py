@@ -26,9 +26,10 @@ def test_table_matches_the_template(
     ttl = client.describe_time_to_live(TableName=local_resources.tables["Table"])
 
     assert table["KeySchema"] == declared["KeySchema"]
-    assert [index["IndexName"] for index in table["GlobalSecondaryIndexes"]] == [
+    # DynamoDB describes the indexes in an order of its own.
+    assert sorted(index["IndexName"] for index in table["GlobalSecondaryIndexes"]) == sorted(
         index["IndexName"] for index in declared["GlobalSecondaryIndexes"]
-    ]
+    )
     assert (
         ttl["TimeToLiveDescription"]["AttributeName"]
         == declared["TimeToLiveSpecification"]["AttributeName"]

@@ -7,16 +7,11 @@ template in memory the way a careless edit would and expects the check to object
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
-import os
 import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from unittest import mock
 
 import pytest
 from cfnlint.api import ManualArgs, lint_file
@@ -29,6 +24,8 @@ from pleo_connector.config import (
     StoreSettings,
     WebSettings,
 )
+from pleo_connector.store.dynamodb import SCHEDULABLE_INDEX, STATUS_INDEX
+from tests.support.metric_contract import emitted_series
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -310,13 +307,19 @@ def check_table(template: Template) -> None:
         {"AttributeName": "pk", "KeyType": "HASH"},
         {"AttributeName": "sk", "KeyType": "RANGE"},
     ]
-    [index] = properties["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "Schedulable"
-    assert index["KeySchema"] == [
+    schedulable, by_status = properties["GlobalSecondaryIndexes"]
+    assert schedulable["IndexName"] == SCHEDULABLE_INDEX
+    assert schedulable["KeySchema"] == [
         {"AttributeName": "schedule_pk", "KeyType": "HASH"},
         {"AttributeName": "schedule_sk", "KeyType": "RANGE"},
     ]
-    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    # Keyed on the attribute the META items already have, so DynamoDB fills it from them.
+    assert by_status["IndexName"] == STATUS_INDEX
+    assert by_status["KeySchema"] == [{"AttributeName": "status", "KeyType": "HASH"}]
+    for index in (schedulable, by_status):
+        assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}, index["IndexName"]
+    defined = {d["AttributeName"]: d["AttributeType"] for d in properties["AttributeDefinitions"]}
+    assert defined["status"] == "S"
     assert table.get("DeletionPolicy") == "Retain"
 
 
@@ -423,8 +426,9 @@ def via_services(statement: dict[str, Any]) -> list[str]:
 
 
 def check_function_permissions(template: Template) -> None:
-    """Who may do what: the health check nothing, the dispatcher only read its index and send to
-    its queue (with the queue's key, and never the credentials' key)."""
+    """Who may do what: the health check nothing, the dispatcher only query its two indexes
+    (never the table's items) and send to its queue (with the queue's key, and never the
+    credentials' key)."""
     assert "Policies" not in functions(template)["HealthFunction"]["Properties"]
     dispatcher = functions(template)[DISPATCHER]["Properties"]["Policies"]
     dispatcher_actions = {
@@ -441,10 +445,17 @@ def check_function_permissions(template: Template) -> None:
         "kms:GenerateDataKey",
         "kms:Decrypt",
     }
+    queried = set()
     for policy in dispatcher:
         for statement in policy["Statement"]:
             if statement_actions(statement)[0].startswith("kms:"):
                 assert getatt_target(statement["Resource"]) == OPERATIONS_KEY
+            if statement_actions(statement)[0].startswith("dynamodb:"):
+                queried.update(resource_scopes(template, statement["Resource"]))
+    assert queried == {
+        ("Table", f"/index/{SCHEDULABLE_INDEX}"),
+        ("Table", f"/index/{STATUS_INDEX}"),
+    }
 
 
 def check_source_reading(template: Template) -> None:
@@ -759,47 +770,6 @@ ALARMS: dict[str, tuple[str, str, dict[str, Any], str, str, Any, int, Any]] = {
 }
 
 
-def emitted_series(template: Template) -> tuple[str, set[tuple[str, tuple[tuple[str, str], ...]]]]:
-    """The namespace and every (metric, dimensions) that the app's metrics print under the
-    template's Powertools settings: each event of metrics.py, with every value of its dimensions."""
-    from pleo_connector import metrics
-    from pleo_connector.store.sync_runs import SyncRun
-    from pleo_connector.vocabulary import Action, Kind, SyncOutcome, SyncReason
-    from tests.support.observed_output import read_printed
-
-    variables = template["Globals"]["Function"]["Environment"]["Variables"]
-    settings = {name: variables[name] for name in (metrics.NAMESPACE_ENV, metrics.SERVICE_ENV)}
-    metrics.recorded.take()
-    for outcome in SyncOutcome:
-        metrics.sync_done(outcome)
-    for method in metrics.InstallMethod:
-        for install_outcome in metrics.InstallOutcome:
-            metrics.install_done(method, install_outcome)
-    metrics.activated()
-    metrics.installation_stopped()
-    metrics.budget_call()
-    moment = datetime(2026, 12, 1, tzinfo=UTC)
-    metrics.run_counted(
-        SyncRun(
-            installation_id="inst-1",
-            started_at=moment,
-            finished_at=moment + timedelta(seconds=1),
-            reason=SyncReason.SCHEDULED,
-            outcome=SyncOutcome.SYNCED,
-            applied={(kind, action): 1 for kind in Kind for action in Action},
-            failed=dict.fromkeys(Kind, 1),
-            requests=1,
-            rate_limited=1,
-        )
-    )
-    out = io.StringIO()
-    with mock.patch.dict(os.environ, settings), contextlib.redirect_stdout(out):
-        metrics.flush()
-    printed = read_printed(out.getvalue())
-    [namespace] = printed.namespaces()
-    return namespace, set(printed.metrics())
-
-
 def check_alarms(template: Template) -> None:
     """Every alarm watches what ALARMS says, tells AlarmTopic, and says what missing data means;
     one on the app's own metrics names a series that metrics.py prints, exactly."""
@@ -873,9 +843,9 @@ def widget_searches(widget: dict[str, Any]) -> list[tuple[str, str, tuple[str, .
 
 def check_dashboard(template: Template) -> None:
     """The dashboard shows syncs (a search over every outcome, present and future), errors
-    (every function, the API), 429s, the dead-letter queues, the run duration's p95 and the
-    installations' moves between statuses; each of the app's metrics exactly as metrics.py
-    prints it, each alarm's state."""
+    (every function, the API), 429s, the dead-letter queues, the run duration's p95, the
+    installations in each status (a gauge: its maximum, never a sum) and their moves between
+    statuses; each of the app's metrics exactly as metrics.py prints it, each alarm's state."""
     widgets = dashboard_widgets(template)
     namespace, series = emitted_series(template)
     shown = [row for widget in widgets for row in widget_metrics(widget)]
@@ -889,6 +859,15 @@ def check_dashboard(template: Template) -> None:
         assert space == namespace, f"SEARCH of {metric} in {space}"
         assert (metric, dimension_names) in emitted_names, f"SEARCH of {metric} {dimension_names}"
     assert (namespace, "Syncs", ("Outcome", "service")) in searches
+    assert (namespace, "Installations", ("Status", "service")) in searches
+    [by_status] = [
+        part["expression"]
+        for widget in widgets
+        for row in widget["properties"].get("metrics", [])
+        for part in row
+        if isinstance(part, dict) and 'MetricName="Installations"' in part.get("expression", "")
+    ]
+    assert re.search(r"', '(Maximum|Average)', \d+\)$", by_status), by_status
     errors = {dict(dims)["FunctionName"] for space, metric, dims in shown if metric == "Errors"}
     assert errors == {f"<{name}>" for name in functions(template)}
     assert ("AWS/ApiGateway", "5xx", (("ApiId", "<HttpApi>"),)) in shown
@@ -1263,6 +1242,18 @@ MUTATIONS: list[tuple[str, Callable[[Template], object], Callable[[Template], No
         check_table,
     ),
     (
+        "no status index",
+        lambda t: _properties(t, "Table")["GlobalSecondaryIndexes"].pop(1),
+        check_table,
+    ),
+    (
+        "the status index keyed on an attribute nobody writes",
+        lambda t: _properties(t, "Table")["GlobalSecondaryIndexes"][1].update(
+            KeySchema=[{"AttributeName": "state", "KeyType": "HASH"}]
+        ),
+        check_table,
+    ),
+    (
         "no key rotation",
         lambda t: _properties(t, "CredentialsKey").pop("EnableKeyRotation"),
         check_key,
@@ -1347,6 +1338,16 @@ MUTATIONS: list[tuple[str, Callable[[Template], object], Callable[[Template], No
         lambda t: _properties(t, "HealthFunction").update(
             Policies=copy.deepcopy(_properties(t, "OAuthFunction")["Policies"])
         ),
+        check_function_permissions,
+    ),
+    (
+        "dispatcher may not count by status",
+        lambda t: _statements(t, DISPATCHER).pop(1),
+        check_function_permissions,
+    ),
+    (
+        "dispatcher may query the table itself",
+        lambda t: _statements(t, DISPATCHER)[1].update(Resource={"Fn::GetAtt": ["Table", "Arn"]}),
         check_function_permissions,
     ),
     (
@@ -1708,6 +1709,20 @@ MUTATIONS: list[tuple[str, Callable[[Template], object], Callable[[Template], No
     (
         "a search of a metric nobody emits",
         lambda t: _replace_in_dashboard(t, 'MetricName=\\"Syncs\\"', 'MetricName=\\"Sync\\"'),
+        check_dashboard,
+    ),
+    (
+        "the status gauge summed over the period",
+        lambda t: _replace_in_dashboard(
+            t, "Installations\\\"', 'Maximum'", "Installations\\\"', 'Sum'"
+        ),
+        check_dashboard,
+    ),
+    (
+        "the status gauge searched without its status",
+        lambda t: _replace_in_dashboard(
+            t, "{PleoConnector,Status,service}", "{PleoConnector,service}"
+        ),
         check_dashboard,
     ),
     (

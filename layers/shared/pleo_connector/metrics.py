@@ -2,12 +2,13 @@
 
 The names and dimensions are a contract with the alarms and the dashboard of template.yaml, so
 they live here and nowhere else. Each event is one call (`install_done`, `activated`, `sync_done`,
-`run_counted`, `budget_call`, `installation_stopped`), which only adds to an in-memory set; the
-handler wrapper (`observability.observed`) prints the set once per invocation with `flush`, one
-EMF line per combination of dimensions (EMF gives every metric of a line the same dimensions).
+`run_counted`, `budget_call`, `installation_stopped`, `installations_counted`), which only adds
+to an in-memory set; the handler wrapper (`observability.observed`) prints the set once per
+invocation with `flush`, one EMF line per combination of dimensions (EMF gives every metric of a
+line the same dimensions).
 
-Dimensions stay bounded: methods, outcomes, kinds and actions, never an installation id (the logs
-carry that). Powertools' metrics module is loaded with its logger already (the package's
+Dimensions stay bounded: methods, outcomes, kinds, actions and statuses, never an installation id
+(the logs carry that). Powertools' metrics module is loaded with its logger already (the package's
 `__init__` imports both), so recording costs nothing at cold start; a function that recorded
 nothing prints nothing.
 """
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Mapping
     from datetime import datetime
 
-    from pleo_connector.vocabulary import Action, Kind, SyncOutcome
+    from pleo_connector.vocabulary import Action, InstallationStatus, Kind, SyncOutcome
 
 NAMESPACE_ENV = "POWERTOOLS_METRICS_NAMESPACE"
 SERVICE_ENV = "POWERTOOLS_SERVICE_NAME"
@@ -47,6 +48,7 @@ class Metric(StrEnum):
     PLEO_429S = "Pleo429s"
     BUDGET_DYNAMODB_CALLS = "BudgetDynamoDBCalls"
     INSTALLATIONS_STOPPED = "InstallationsStopped"
+    INSTALLATIONS = "Installations"  # a gauge: how many are in each status, at one moment
 
 
 class InstallMethod(StrEnum):
@@ -200,3 +202,12 @@ def budget_call() -> None:
 def installation_stopped() -> None:
     """An installation went INACTIVE or ERROR."""
     recorded.add(Metric.INSTALLATIONS_STOPPED, 1)
+
+
+def installations_counted(counts: Mapping[InstallationStatus, int]) -> None:
+    """How many installations each status has, as the dispatcher counted them (once a run, so
+    the point is a gauge: plot its Maximum or Average, not its Sum). A status with none gets no
+    point: its series costs nothing while it stays empty."""
+    for status, count in counts.items():
+        if count:
+            recorded.add(Metric.INSTALLATIONS, count, Status=str(status))

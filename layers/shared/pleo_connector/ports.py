@@ -67,6 +67,8 @@ class InstallationStore(Protocol):
 
     def iter_schedulable(self) -> Iterator[str]: ...
 
+    def count_by_status(self) -> dict[InstallationStatus, int]: ...
+
 
 class SyncRunStore(Protocol):
     """The sync lease of each installation and the record of its runs."""

@@ -1,5 +1,6 @@
 """The dispatcher, on DynamoDB Local and moto's SQS: one message per schedulable installation,
-and a keep-alive for every OAuth grant left idle for two weeks."""
+a keep-alive for every OAuth grant left idle for two weeks, and the count of installations in
+each status printed as a metric."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pleo_connector.store.installations import InstallationRecord, InstallationR
 from pleo_connector.sync_queue import SyncRequest
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus, SyncReason
 from tests.support.handlers import FakeLambdaContext, load_handler_module
+from tests.support.observed_output import read_printed
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -112,3 +114,38 @@ def test_dispatches_schedulable_installations_and_keeps_idle_grants_alive(
     assert fresh not in kept_alive
     assert result["dispatched"] == len(scheduled)
     assert result["keep_alive"] == len(kept_alive)
+
+
+def test_each_run_prints_the_installations_of_each_status(
+    dispatcher_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given: installations in three statuses (the table is the session's: others may be there)
+    table = DynamoTable(dispatcher_env["TABLE_NAME"])
+    for status in (
+        InstallationStatus.ACTIVATED,
+        InstallationStatus.INACTIVE,
+        InstallationStatus.INACTIVE,
+        InstallationStatus.ERROR,
+    ):
+        _install(table, status)
+    expected = InstallationRepository(table).count_by_status()
+    module: Any = load_handler_module("sync_dispatcher")
+    capsys.readouterr()
+
+    # When
+    module.handler({"source": "scheduler"}, FakeLambdaContext())
+
+    # Then: one point per status that has installations, as the index counts them, with no
+    # dimension but the status and the service
+    printed = read_printed(capsys.readouterr().out)
+    points = {
+        dimensions: values
+        for (name, dimensions), values in printed.metrics().items()
+        if name == "Installations"
+    }
+    assert points == {
+        (("Status", str(status)), ("service", "pleo-connector-test")): [count]
+        for status, count in expected.items()
+        if count
+    }
+    assert {"ACTIVATED", "INACTIVE", "ERROR"} <= {dict(d)["Status"] for d in points}

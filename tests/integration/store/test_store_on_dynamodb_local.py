@@ -8,9 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import boto3
 import pytest
 
+from local.resources import create_table, load_template, resources_of_type
+from local.services import LOCAL_REGION
 from pleo_connector.store.credentials import CredentialRepository
+from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.store.errors import CompanyAlreadyInstalledError, WriteConflictError
 from pleo_connector.store.installations import InstallationRecord, InstallationRepository
 from pleo_connector.store.oauth_state import (
@@ -21,7 +25,7 @@ from pleo_connector.store.oauth_state import (
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus
 
 if TYPE_CHECKING:
-    from pleo_connector.store.dynamodb import DynamoTable
+    from local.services import Service
 
 pytestmark = pytest.mark.integration
 
@@ -82,6 +86,52 @@ def test_a_paused_installation_stays_off_the_schedule(table: DynamoTable, unique
 
     repo.set_paused(inst, False)
     assert inst in set(repo.iter_schedulable())
+
+
+@pytest.fixture
+def own_table(dynamodb_local: Service, unique: str) -> DynamoTable:
+    """A table of this test's alone, from the template: a count sees every installation in it."""
+    client = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name=LOCAL_REGION
+    ).client("dynamodb", endpoint_url=dynamodb_local.url)
+    name = f"count-{unique}"
+    properties = resources_of_type(load_template(), "AWS::DynamoDB::Table")["Table"]["Properties"]
+    create_table(client, name, properties)
+    return DynamoTable(name, client=client)
+
+
+def test_installations_are_counted_by_status_on_the_status_index(own_table: DynamoTable) -> None:
+    # Given: installations in every status but one, a paused one, one that died since it was
+    # written (it moves between the index's keys), and items of theirs that have no status
+    repo = InstallationRepository(own_table)
+    statuses = [InstallationStatus.ACTIVATED] * 4 + [
+        InstallationStatus.PENDING_INTEGRATION,
+        InstallationStatus.AUTHORIZED,
+        InstallationStatus.AUTHORIZED,
+        InstallationStatus.INACTIVE,
+    ]
+    for number, status in enumerate(statuses):
+        repo.create_or_update(_record(f"inst-{number}", f"co-{number}", status))
+    repo.set_paused("inst-0", True)
+    repo.mark_auth_failure("inst-1")
+    CredentialRepository(own_table).save_api_key("inst-2", api_key=b"ciphertext")
+
+    # When: counted a page of two at a time, and in the index's own pages
+    paged = repo.count_by_status(page_size=2)
+    counted = repo.count_by_status()
+
+    # Then: every installation once, by its status now; pointers and credentials not at all
+    assert (
+        counted
+        == paged
+        == {
+            InstallationStatus.ACTIVATED: 3,
+            InstallationStatus.PENDING_INTEGRATION: 1,
+            InstallationStatus.AUTHORIZED: 2,
+            InstallationStatus.INACTIVE: 1,
+            InstallationStatus.ERROR: 1,
+        }
+    )
 
 
 def test_state_consume_is_single_use_even_when_concurrent(table: DynamoTable, unique: str) -> None:

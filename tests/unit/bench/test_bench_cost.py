@@ -11,6 +11,7 @@ import pytest
 from bench import bench_cost
 from bench.bench_cost import Facts, Item, Measured
 from local.resources import load_template
+from tests.support.metric_contract import emitted_series
 
 pytestmark = pytest.mark.unit
 
@@ -152,8 +153,17 @@ def test_facts_come_from_the_template() -> None:
     assert facts.secrets >= 2
 
 
-def test_the_contract_allows_more_series_than_a_no_op_run_feeds() -> None:
-    assert bench_cost.metric_series_possible() > bench_cost.NOOP_RUN_SERIES
+def test_the_contract_allows_more_series_than_get_data_every_hour() -> None:
+    assert bench_cost.metric_series_possible() > bench_cost.hourly_series()
+
+
+def test_the_contract_counts_every_series_the_app_can_print() -> None:
+    _, printable = emitted_series(load_template())
+
+    assert bench_cost.metric_series_possible() == len(printable)
+    gauge = {series for series in printable if series[0] == "Installations"}
+    assert bench_cost.dispatch_run_series() == len(gauge)
+    assert bench_cost.hourly_series() == bench_cost.NOOP_RUN_SERIES + len(gauge)
 
 
 # --- a full-reconcile interval -------------------------------------------------------------------

@@ -284,6 +284,12 @@ class FakeInstallations:
     def iter_schedulable(self) -> Iterator[str]:
         return iter([r.installation_id for r in self.records.values() if r.schedulable])
 
+    def count_by_status(self) -> dict[InstallationStatus, int]:
+        return {
+            status: sum(r.status == status for r in self.records.values())
+            for status in InstallationStatus
+        }
+
 
 class FakeTokens:
     def __init__(self, error: Exception | None = None) -> None:

@@ -1,22 +1,28 @@
 """The dispatcher: every schedulable installation once, never a paused, inactive or dead one, and
-messages SQS refused are reported without failing the whole run."""
+messages SQS refused are reported without failing the whole run. Each run prints how many
+installations each status has (the `Installations` gauge), whether it sends them or not."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from moto import mock_aws
 
+from pleo_connector import metrics
+from pleo_connector.store.errors import StoreUnavailableError
 from pleo_connector.store.installations import InstallationRecord, InstallationRepository
 from pleo_connector.sync.dispatcher import DispatchDeps, dispatch
 from pleo_connector.sync_queue import QueueError, SyncQueue
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus, LocalError
+from tests.support.observed_output import read_printed
 from tests.unit.connect.fakes import FakeInstallations, FakeTokens
 from tests.unit.store.support import make_table
 from tests.unit.test_sync_queue import QUEUE_URL, StubSqs
 
 if TYPE_CHECKING:
+    import io
     from collections.abc import Iterator
 
     from pleo_connector.store.dynamodb import DynamoTable
@@ -108,3 +114,68 @@ def test_a_run_that_sends_nothing_fails() -> None:
 
     with pytest.raises(QueueError):
         dispatch(_deps(ManyInstallations(100), stub))
+
+
+def _printed_by_dispatch(
+    deps: DispatchDeps, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """What one dispatch prints when its invocation ends: its log lines and EMF lines."""
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "pleo-connector")
+    monkeypatch.delenv("POWERTOOLS_METRICS_NAMESPACE", raising=False)
+    metrics.recorded.take()
+    capsys.readouterr()
+    done = dispatch(deps)
+    metrics.flush()
+    return done, read_printed(capsys.readouterr().out)
+
+
+def test_each_run_prints_how_many_installations_each_status_has(
+    table: DynamoTable, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given: installations the dispatcher sends and ones it does not (paused, dead, stopped)
+    repo = InstallationRepository(table)
+    for name in ("active-1", "active-2", "paused"):
+        _install(repo, name)
+    repo.set_paused("paused", True)
+    _install(repo, "pending", InstallationStatus.PENDING_INTEGRATION)
+    _install(repo, "waiting", InstallationStatus.AUTHORIZED)
+    _install(repo, "dead-1", InstallationStatus.ERROR, LocalError.AUTH_ERROR)
+    _install(repo, "dead-2", InstallationStatus.ERROR, LocalError.AUTH_ERROR)
+    stub = StubSqs()
+
+    # When
+    done, printed = _printed_by_dispatch(_deps(repo, stub), capsys, monkeypatch)
+
+    # Then: every installation counted by its status, the paused one too; INACTIVE has none, so
+    # no point; no dimension but the status and the service
+    assert sorted(stub.delivered) == ["active-1", "active-2", "pending"]
+    service = ("service", "pleo-connector")
+    assert printed.metrics() == {
+        ("Installations", (("Status", "ACTIVATED"), service)): [3],
+        ("Installations", (("Status", "PENDING_INTEGRATION"), service)): [1],
+        ("Installations", (("Status", "AUTHORIZED"), service)): [1],
+        ("Installations", (("Status", "ERROR"), service)): [2],
+    }
+    assert printed.units() == {"Installations": "Count"}
+    assert printed.namespaces() == {"PleoConnector"}
+    assert done.by_status[InstallationStatus.INACTIVE] == 0
+    assert sum(done.by_status.values()) == 7
+
+
+def test_a_count_that_fails_is_logged_and_the_run_still_sends(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, logged: io.StringIO
+) -> None:
+    class Uncountable(ManyInstallations):
+        def count_by_status(self) -> dict[InstallationStatus, int]:
+            raise StoreUnavailableError("throttled", operation="Query", code="ThrottlingException")
+
+    stub = StubSqs()
+
+    done, printed = _printed_by_dispatch(_deps(Uncountable(25), stub), capsys, monkeypatch)
+
+    assert (done.dispatched, done.by_status) == (25, {})
+    assert printed.metrics() == {}
+    lines = [json.loads(line) for line in logged.getvalue().splitlines()]
+    [warning] = [line for line in lines if line["level"] == "WARNING"]
+    assert warning["message"] == "installations not counted by status"
+    assert warning["code"] == "ThrottlingException"

@@ -25,8 +25,11 @@ if TYPE_CHECKING:
 Item = dict[str, Any]
 Key = dict[str, Any]
 
-# The table's one GSI (KEYS_ONLY on schedule_pk/schedule_sk): each partition is a work list.
+# The table's GSIs, both KEYS_ONLY. `Schedulable` (schedule_pk/schedule_sk): each partition is a
+# work list. `ByStatus` (status): every installation under its status, only the META items
+# having that attribute; it is there to be counted (`count`), not read.
 SCHEDULABLE_INDEX = "Schedulable"
+STATUS_INDEX = "ByStatus"
 
 _RETRYABLE_CODES = frozenset(
     {
@@ -233,6 +236,39 @@ class DynamoTable:
             last = response.get("LastEvaluatedKey")
             if not last:
                 return
+            request["ExclusiveStartKey"] = last
+
+    def count(
+        self,
+        *,
+        key_condition: str,
+        values: Mapping[str, Any],
+        names: Mapping[str, str] | None = None,
+        index: str | None = None,
+        page_size: int | None = None,
+    ) -> int:
+        """How many items match `key_condition` (`Select=COUNT`: DynamoDB reads them, and bills
+        the read, but returns none), page after page (1 MB of items each, or `page_size`)."""
+        request: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": key_condition,
+            "ExpressionAttributeValues": dict(values),
+            "Select": "COUNT",
+        }
+        if names:
+            request["ExpressionAttributeNames"] = dict(names)
+        if index:
+            request["IndexName"] = index
+        if page_size:
+            request["Limit"] = page_size
+        total = 0
+        while True:
+            with _translated("Query"):
+                response = self.client.query(**request)
+            total += int(response.get("Count", 0))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                return total
             request["ExclusiveStartKey"] = last
 
     def scan_pages(

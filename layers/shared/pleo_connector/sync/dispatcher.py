@@ -11,15 +11,22 @@ and counted in the result, and the run succeeds: those installations are still s
 the next scheduled run sends them, while failing the run would make Lambda run it again and send
 every message that did go out a second time. Only a run that sent nothing at all fails (SQS is
 down), and then a retry duplicates nothing.
+
+Each run also counts the installations in each status, for the dashboard (the `Installations`
+gauge of metrics.py; `InstallationRepository.count_by_status` says why through the `ByStatus`
+index). It counts after sending, and a count that fails is logged and skipped: failing the run for
+it would make Lambda run it again and send every message a second time.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pleo_connector import metrics
 from pleo_connector.observability import logger
+from pleo_connector.store.errors import StoreError
 from pleo_connector.sync_queue import QueueError, SyncRequest, UnsentRequestsError
 from pleo_connector.tokens import DEFAULT_IDLE_REFRESH_AFTER_S
 from pleo_connector.vocabulary import SyncReason
@@ -28,6 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from pleo_connector.ports import CredentialVault, InstallationStore, SyncQueuePort
+    from pleo_connector.vocabulary import InstallationStatus
 
 # How many of the unsent installations a log line names (the count is always there).
 LOGGED_UNSENT = 20
@@ -47,6 +55,8 @@ class Dispatched:
     keep_alive: int
     unsent: int = 0
     abandoned: bool = False  # SQS stopped answering: part of the stream was not even tried
+    # Installations in each status, every status included; empty when they could not be counted.
+    by_status: dict[InstallationStatus, int] = field(default_factory=dict)
 
 
 def dispatch(deps: DispatchDeps) -> Dispatched:
@@ -68,10 +78,26 @@ def dispatch(deps: DispatchDeps) -> Dispatched:
         kept_alive.sent,
         dispatched.unsent + kept_alive.unsent,
         dispatched.abandoned or kept_alive.abandoned,
+        _count_by_status(deps.installations),
     )
     if (done.unsent or done.abandoned) and not (done.dispatched or done.keep_alive):
         raise QueueError("the sync queue took none of the dispatched messages")
     return done
+
+
+def _count_by_status(installations: InstallationStore) -> dict[InstallationStatus, int]:
+    """The installations in each status, recorded as the `Installations` gauge; nothing (and a
+    warning) when the store cannot count them now."""
+    try:
+        counts = installations.count_by_status()
+    except StoreError as error:
+        logger.warning(
+            "installations not counted by status",
+            extra={"operation": error.operation, "code": error.code},
+        )
+        return {}
+    metrics.installations_counted(counts)
+    return counts
 
 
 @dataclass(frozen=True, slots=True)
