@@ -85,8 +85,9 @@ class Variant:
     environment: dict[str, str] = field(default_factory=dict)
 
 
-# Tracing off is the template's default (EnableTracing=false); on, Powertools' Tracer and the
-# X-Ray SDK of the TracingLayer are loaded by each function.
+# Tracing off is the template's default (EnableTracing=false); on, each function loads
+# Powertools' Tracer and the X-Ray SDK of the TracingLayer on its first invocation, so its init
+# should cost what it costs off (bench_first_request.py sees the rest).
 VARIANTS: tuple[Variant, ...] = (Variant(""), Variant("tracing", {"TRACING_ENABLED": "true"}))
 
 

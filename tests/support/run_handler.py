@@ -4,13 +4,18 @@ modules the process imported), so stdout holds exactly what the handler printed:
 its EMF metrics.
 
     python -m tests.support.run_handler FUNCTION_DIR < event.json
+    python -m tests.support.run_handler tests.support.calling_handler < event.json
 
-With XRAY_CAPTURE=1 (and tracing on), the X-Ray SDK's emitter is replaced by one that keeps what
-would have gone to the daemon, and the answer lists it: no daemon is needed.
+The argument is a folder of functions/ or, with a dot in it, a module of this repository. The
+answer also lists the modules the handler's import (Lambda's init) had loaded before the event.
+With XRAY_CAPTURE=1 (and tracing on), after that import the X-Ray SDK's emitter is replaced by one
+that keeps what would have gone to the daemon, and the answer lists it, and the modules the SDK
+patched: no daemon is needed.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
@@ -52,19 +57,27 @@ def subsegments(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str]) -> int:
-    (function_dir,) = argv
+    (target,) = argv
     event = json.load(sys.stdin)
+    module = importlib.import_module(target) if "." in target else load_handler_module(target)
+    at_init = sorted(sys.modules)
     emitter = None
     if os.environ.get("XRAY_CAPTURE"):
         from aws_xray_sdk.core import xray_recorder  # type: ignore[import-untyped]
 
         emitter = CapturingEmitter()
         xray_recorder.configure(emitter=emitter)
-    module = load_handler_module(function_dir)
     answer = module.handler(event, FakeLambdaContext())
-    report: dict[str, Any] = {"answer": answer, "modules": sorted(sys.modules)}
+    report: dict[str, Any] = {
+        "answer": answer,
+        "init_modules": at_init,
+        "modules": sorted(sys.modules),
+    }
     if emitter is not None:
+        from aws_xray_sdk.core import patcher
+
         report["traced"] = subsegments(emitter.documents)
+        report["patched"] = sorted(patcher._PATCHED_MODULES)
     print(json.dumps(report), file=sys.stderr)
     return 0
 

@@ -5,9 +5,11 @@ wrapper (`observed`) gives each invocation a clean logger state with Lambda's co
 invocation's metrics once at its end (`metrics.flush`), and traces it when the stack says so.
 
 Tracing is off unless the stack's `EnableTracing` is true (TRACING_ENABLED, parsed in config).
-Only then is Powertools' Tracer built, which imports the X-Ray SDK (about half a second, and not
-part of the Lambda runtime) and patches botocore and httpx, so that each call to AWS and to Pleo
-is a subsegment. With tracing off nothing of the SDK is imported.
+Only then is Powertools' Tracer built, which imports the X-Ray SDK (not part of the Lambda
+runtime; it loads botocore) and patches botocore and httpx, so that each call to AWS and to Pleo
+is a subsegment. That happens on the first invocation, before the handler runs, not at init: the
+init stays as light as with tracing off, and the first request, which loads botocore anyway, pays
+the rest. With tracing off nothing of the SDK is imported.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def tracing_enabled() -> bool:
 def observed[E, R](handler: Callable[[E, LambdaContext], R]) -> Callable[[E, LambdaContext], R]:
     """A handler with Lambda's context in its logs (state cleared first), its metrics printed
     when it ends (also when it raises) and, with tracing on, an X-Ray subsegment of its own."""
-    inner = _traced(handler) if tracing_enabled() else handler
+    inner = _traced_on_first_call(handler) if tracing_enabled() else handler
 
     @functools.wraps(handler)
     def invoke(event: E, context: LambdaContext) -> R:
@@ -57,6 +59,24 @@ def observed[E, R](handler: Callable[[E, LambdaContext], R]) -> Callable[[E, Lam
         invoke, clear_state=True
     )
     return wrapped
+
+
+def _traced_on_first_call[E, R](
+    handler: Callable[[E, LambdaContext], R],
+) -> Callable[[E, LambdaContext], R]:
+    """The handler under the Tracer, built (the context set, botocore and httpx patched) when
+    the first event comes, before the handler runs: every call of every invocation is traced.
+    Patching is process-wide: botocore's wraps the client class, so even a client made at init
+    is traced; httpx's swaps its client classes, and every httpx client is made on a request."""
+
+    @functools.cache
+    def traced() -> Callable[[E, LambdaContext], R]:
+        return _traced(handler)
+
+    def invoke(event: E, context: LambdaContext) -> R:
+        return traced()(event, context)
+
+    return invoke
 
 
 def _traced[E, R](handler: Callable[[E, LambdaContext], R]) -> Callable[[E, LambdaContext], R]:

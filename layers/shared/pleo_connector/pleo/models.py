@@ -40,10 +40,15 @@ def company_id_from_urn(urn: str | None) -> str | None:
 
 
 class PleoModel(BaseModel):
-    """Base: camelCase on the wire, snake_case in Python, unknown fields kept."""
+    """Base: camelCase on the wire, snake_case in Python, unknown fields kept. Each model is
+    built on first use (`defer_build`): a page's request reads one or two of them, not all."""
 
     model_config = ConfigDict(
-        extra="allow", alias_generator=to_camel, populate_by_name=True, frozen=False
+        extra="allow",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=False,
+        defer_build=True,
     )
 
 
