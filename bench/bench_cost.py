@@ -687,23 +687,14 @@ def measure(
         )
 
         # The no-op run, through the worker's handler, as Pleo answers over the internet.
-        from local.lambda_runtime import LambdaContext
-
         control.inject_fault("latency", latency_ms=PLEO_LATENCY_MS, rate=1.0)
         worker_module = load_function("sync_worker")
         event = sqs_event(world.installation_id, resources.queue_arns["SyncQueue"])
-        warmup_context = LambdaContext("SyncWorkerFunction", 1024, "warm", _deadline_ms(120))
-        worker_module.handler(event, warmup_context)  # builds deps; a no-op already
+        _timed_invocation(worker_module, event)  # builds deps; a no-op already
         counter.install()
         stack.callback(counter.uninstall)
         control.clear_request_log()
-        with captured_logs() as log:
-            context = LambdaContext(
-                "SyncWorkerFunction", 1024, str(uuid.uuid4()), _deadline_ms(120)
-            )
-            started = time.perf_counter()
-            answer = worker_module.handler(event, context)
-            noop_ms = (time.perf_counter() - started) * 1000
+        answer, noop_ms, log = _timed_invocation(worker_module, event)
         if answer.get("batchItemFailures"):
             raise RuntimeError(f"the no-op run failed: {answer}")
         notes["noop_outcome"] = _outcome_of(log.getvalue())
@@ -725,13 +716,7 @@ def measure(
             worker_module.deps()
             counter.reset()
             control.clear_request_log()
-            with captured_logs() as log:
-                context = LambdaContext(
-                    "SyncWorkerFunction", 1024, str(uuid.uuid4()), _deadline_ms(120)
-                )
-                started = time.perf_counter()
-                answer = worker_module.handler(event, context)
-                unchanged_ms = (time.perf_counter() - started) * 1000
+            answer, unchanged_ms, log = _timed_invocation(worker_module, event)
             if answer.get("batchItemFailures") or _outcome_of(log.getvalue()) != "unchanged":
                 raise RuntimeError(f"the run with an interval did not skip: {log.getvalue()}")
             unchanged = RunFigures(
@@ -809,6 +794,21 @@ def measure(
     return measured, notes
 
 
+def _timed_invocation(
+    worker_module: ModuleType, event: dict[str, Any]
+) -> tuple[dict[str, Any], float, io.StringIO]:
+    """One invocation of the worker's handler, as Lambda makes it: its answer, its time in ms,
+    and what it logged."""
+    from local.lambda_runtime import LambdaContext
+
+    with captured_logs() as log:
+        context = LambdaContext("SyncWorkerFunction", 1024, str(uuid.uuid4()), _deadline_ms(120))
+        started = time.perf_counter()
+        answer = worker_module.handler(event, context)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+    return answer, elapsed_ms, log
+
+
 def _outcome_of(log: str) -> str:
     """The outcome the worker logged for its request ("sync request done")."""
     for line in log.splitlines():
@@ -858,9 +858,7 @@ def report(
         f"bench: cost.metric_series_hourly = {m.metric_series} series",
         f"bench: cost.metric_series_possible = {m.metric_series_possible} series",
     ]
-    for rank, (item, dollars) in enumerate(total["biggest"], start=1):
-        lines.append(f"bench: cost.biggest_{rank} = {dollars:.5f} $ ({item.name})")
-    verdict = "met" if total["per_installation"] <= TARGET_PER_INSTALLATION else "NOT met"
+    lines += _biggest_lines("cost", total)
     lines += [
         "",
         f"Cost model, {region} list prices taken {taken} (bench/prices.toml: check them), "
@@ -877,15 +875,7 @@ def report(
         + ", ".join(f"{s} {c:.3f} calls" for s, c in m.dispatch_calls_per_installation.items())
         + f" (one dispatch of {notes['dispatched']})",
         "",
-        f"  {'item':46} {'per installation-month':>24} {'$':>10}  knob",
-    ]
-    for item, dollars in sorted(priced, key=lambda pair: pair[1], reverse=True):
-        quantity = f"{item.quantity:.4g} {item.unit}"
-        lines.append(f"  {item.name:46} {quantity:>24} {dollars:10.6f}  {item.knob}")
-    lines += [
-        f"  {'total':46} {'':>24} {total['per_installation']:10.6f}  "
-        f"target <= {TARGET_PER_INSTALLATION}: {verdict}",
-        f"  per 1,000 installations: ${total['per_1000']:.2f} a month",
+        *_bill_lines(priced, total, knobs=True),
         "  Metrics and their EMF bytes follow the metric contract, not today's code: the "
         f"{m.metric_series} series no-op runs and dispatches emit get data every hour; were all "
         f"{m.metric_series_possible} series of the contract to get data every hour, metrics "
@@ -926,25 +916,42 @@ def report_interval(
         f"bench: cost.unchanged_run_pleo_requests = {u.pleo_requests} requests",
         f"bench: cost.unchanged_run_log_bytes = {u.log_bytes:g} bytes",
     ]
-    for rank, (item, dollars) in enumerate(total["biggest"], start=1):
-        lines.append(f"bench: {name}.biggest_{rank} = {dollars:.5f} $ ({item.name})")
-    verdict = "met" if total["per_installation"] <= TARGET_PER_INSTALLATION else "NOT met"
+    lines += _biggest_lines(name, total)
     lines += [
         "",
         f"With FullReconcileHours={hours:g}: {share:.1%} of the runs read Pleo in full, the "
         f"others skip the unchanged source ({u.ms:.0f} ms, {u.pleo_requests} Pleo requests; "
         "AWS calls: " + ", ".join(f"{n} x{c:g}" for n, c in sorted(u.calls.items())) + ")",
-        f"  {'item':46} {'per installation-month':>24} {'$':>10}",
+        *_bill_lines(priced, total, knobs=False),
     ]
+    return lines
+
+
+def _biggest_lines(name: str, total: Mapping[str, Any]) -> list[str]:
+    return [
+        f"bench: {name}.biggest_{rank} = {dollars:.5f} $ ({item.name})"
+        for rank, (item, dollars) in enumerate(total["biggest"], start=1)
+    ]
+
+
+def _bill_lines(
+    priced: list[tuple[Item, float]], total: Mapping[str, Any], *, knobs: bool
+) -> list[str]:
+    """The items, dearest first, then the total against the target (with each item's knob, or
+    without it where the table above already said it)."""
+    header = f"  {'item':46} {'per installation-month':>24} {'$':>10}"
+    lines = [header + ("  knob" if knobs else "")]
     for item, dollars in sorted(priced, key=lambda pair: pair[1], reverse=True):
         quantity = f"{item.quantity:.4g} {item.unit}"
-        lines.append(f"  {item.name:46} {quantity:>24} {dollars:10.6f}")
-    lines += [
+        knob = f"  {item.knob}" if knobs else ""
+        lines.append(f"  {item.name:46} {quantity:>24} {dollars:10.6f}{knob}")
+    verdict = "met" if total["per_installation"] <= TARGET_PER_INSTALLATION else "NOT met"
+    return [
+        *lines,
         f"  {'total':46} {'':>24} {total['per_installation']:10.6f}  "
         f"target <= {TARGET_PER_INSTALLATION}: {verdict}",
         f"  per 1,000 installations: ${total['per_1000']:.2f} a month",
     ]
-    return lines
 
 
 def main(argv: list[str] | None = None) -> int:

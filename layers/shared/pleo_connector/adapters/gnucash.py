@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from pleo_connector.adapters.gnucash_book import GnuCashReader
-    from pleo_connector.adapters.sources import Revision, SourceLocation, SourceOpener
+    from pleo_connector.adapters.sources import Revision, SourceLocation, SourceOpener, SourcePolicy
 
 JOBS = "JOBS"
 CUSTOMERS = "CUSTOMERS"
@@ -46,6 +46,14 @@ def parse_book_source(text: str) -> SourceLocation:
     if text.strip().lower().startswith(("https://", "http://")):
         raise SourceError(NOT_A_BOOK_SOURCE, problem=SourceProblem.REFUSED)
     return parse_source(text)
+
+
+def allowed_book_location(text: str, policy: SourcePolicy) -> SourceLocation:
+    """Where the book is, when this deployment reads books from there (SourceError if not):
+    the one rule for reading a book and for asking whether it changed."""
+    location = parse_book_source(text)
+    check_allowed(location, policy, what="book", https=False)
+    return location
 
 
 class GnuCashSettings(BaseModel):
@@ -106,7 +114,7 @@ class GnuCashAdapter:
         """Whether the book is still at `known`, by the same rules as a read (a file's status,
         S3's ETag), without opening it: piecash is not imported for this."""
         book = _book_of(settings)
-        check_allowed(parse_book_source(book), self.opener.policy, what="book", https=False)
+        allowed_book_location(book, self.opener.policy)
         return self.opener.unchanged_since(book, known)
 
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import quote
 
 from pleo_connector.adapters.errors import SourceError, SourceProblem
-from pleo_connector.adapters.gnucash import CUSTOMERS, JOBS, TAG_GROUPS, parse_book_source
+from pleo_connector.adapters.gnucash import CUSTOMERS, JOBS, TAG_GROUPS, allowed_book_location
 from pleo_connector.adapters.records import (
     MAX_TEXT,
     SourceAccount,
@@ -46,7 +46,7 @@ from pleo_connector.adapters.records import (
     SourceVendor,
     TaxCodeKind,
 )
-from pleo_connector.adapters.sources import LocalPath, S3Object, check_allowed, file_revision
+from pleo_connector.adapters.sources import LocalPath, S3Object, file_revision
 from pleo_connector.observability import logger
 from pleo_connector.vocabulary import Kind
 
@@ -305,8 +305,7 @@ def locate_book(
     """The local path of the book `source` names, by the deployment's rules, and the revision
     read there (taken before the book is opened, so a book that changes meanwhile reads as
     changed next time)."""
-    location = parse_book_source(source)
-    check_allowed(location, opener.policy, what="book", https=False)
+    location = allowed_book_location(source, opener.policy)
     if isinstance(location, LocalPath):
         try:
             revision: Revision | None = file_revision(os.stat(location.path))
@@ -323,7 +322,7 @@ def locate_book(
             raise SourceError(
                 words.replace("snapshot", "GnuCash book"), problem=error.problem
             ) from None
-    raise SourceError(  # parse_book_source refuses the other kinds already
+    raise SourceError(  # allowed_book_location refuses the other kinds already
         "The GnuCash book's address is not supported.", problem=SourceProblem.REFUSED
     )
 

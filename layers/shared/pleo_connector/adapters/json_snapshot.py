@@ -387,7 +387,7 @@ class _OfferCache:
             with opened:
                 read_snapshot(opened.chunks(), collector, tag_groups_only=True)
             revision = opened.revision
-            if revision is not None and not (revision.etag or revision.modified):
+            if revision is not None and not revision.known:
                 revision = None
             fresh = _Offer(revision, tuple(collector.groups), now)
         with self._lock:

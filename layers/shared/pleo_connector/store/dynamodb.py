@@ -214,29 +214,13 @@ class DynamoTable:
     ) -> Iterator[Item]:
         """Every item matching `key_condition`, page after page (a page is read only when the
         iteration reaches it). `descending`: from the highest sort key down."""
-        request: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": key_condition,
-            "ExpressionAttributeValues": dict(values),
-        }
+        request = self._query_request(key_condition, values, names, index, page_size)
         if descending:
             request["ScanIndexForward"] = False
-        if names:
-            request["ExpressionAttributeNames"] = dict(names)
-        if index:
-            request["IndexName"] = index
-        elif consistent:
+        if consistent and not index:
             request["ConsistentRead"] = True
-        if page_size:
-            request["Limit"] = page_size
-        while True:
-            with _translated("Query"):
-                response = self.client.query(**request)
+        for response in self._query_pages(request):
             yield from response.get("Items", [])
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                return
-            request["ExclusiveStartKey"] = last
 
     def count(
         self,
@@ -249,11 +233,22 @@ class DynamoTable:
     ) -> int:
         """How many items match `key_condition` (`Select=COUNT`: DynamoDB reads them, and bills
         the read, but returns none), page after page (1 MB of items each, or `page_size`)."""
+        request = self._query_request(key_condition, values, names, index, page_size)
+        request["Select"] = "COUNT"
+        return sum(int(response.get("Count", 0)) for response in self._query_pages(request))
+
+    def _query_request(
+        self,
+        key_condition: str,
+        values: Mapping[str, Any],
+        names: Mapping[str, str] | None,
+        index: str | None,
+        page_size: int | None,
+    ) -> dict[str, Any]:
         request: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": key_condition,
             "ExpressionAttributeValues": dict(values),
-            "Select": "COUNT",
         }
         if names:
             request["ExpressionAttributeNames"] = dict(names)
@@ -261,14 +256,17 @@ class DynamoTable:
             request["IndexName"] = index
         if page_size:
             request["Limit"] = page_size
-        total = 0
+        return request
+
+    def _query_pages(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The Query's responses, one page at a time, each read when the iteration reaches it."""
         while True:
             with _translated("Query"):
                 response = self.client.query(**request)
-            total += int(response.get("Count", 0))
+            yield dict(response)
             last = response.get("LastEvaluatedKey")
             if not last:
-                return total
+                return
             request["ExclusiveStartKey"] = last
 
     def scan_pages(

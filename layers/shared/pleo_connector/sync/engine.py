@@ -41,7 +41,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ClassVar, Protocol, cast
+from functools import cached_property
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from pleo_connector import metrics
 from pleo_connector.adapters.base import (
@@ -113,7 +114,6 @@ _OUTCOME_OF_ACTION = {
     FailureAction.MARK_AUTH_FAILURE: SyncOutcome.AUTH_FAILED,
     FailureAction.CLEAN_UP: SyncOutcome.REMOVED,
 }
-_NOT_OPENED = object()  # the connection settings, before a run first opens them
 _PLEO_STOPPED = frozenset({InstallationStatus.INACTIVE, InstallationStatus.ERROR})
 
 
@@ -339,7 +339,6 @@ class _Run:
         self.notices: list[SourceNotice] = []
         # The revision of the source the plan was made from (None when it names none).
         self.revision: Revision | None = None
-        self._settings: object = _NOT_OPENED
         self.requests = 0
         self.rate_limited = 0
         self.message: str | None = None
@@ -416,7 +415,7 @@ class _Run:
         from pleo_connector.adapters.sources import Revision
 
         try:
-            settings = self._connection_settings()
+            settings = self._connection
             known = Revision(etag=mark.source_etag, modified=mark.source_modified)
             return settings is not None and source_unchanged(deps.adapter, settings, known)
         except SourceError:
@@ -486,7 +485,7 @@ class _Run:
 
     async def _plan(self, pleo: PleoApi, choices: SyncChoices) -> Plan | None:
         """The plan, with reads only; None when no accounting system is configured yet."""
-        settings = self._connection_settings()
+        settings = self._connection
         if settings is None:
             return None
         deps = self.deps
@@ -499,14 +498,13 @@ class _Run:
         self.problems.extend(plan.problems)
         return plan
 
-    def _connection_settings(self) -> BaseModel | None:
+    @cached_property
+    def _connection(self) -> BaseModel | None:
         """Opened once a run: asking the source "changed since?" and reading it share one
-        decrypt."""
-        if self._settings is _NOT_OPENED:
-            self._settings = connection_settings(
-                self.deps, self.installation_id, self.record.config.get("connection")
-            )
-        return cast("BaseModel | None", self._settings)
+        decrypt (settings that fail to open are not kept, and fail again where next asked)."""
+        return connection_settings(
+            self.deps, self.installation_id, self.record.config.get("connection")
+        )
 
     async def _source_failed(self, pleo: PleoApi, error: SourceError) -> SyncOutcome:
         """Counted by the failure policy; nothing of this run reaches Pleo but, after too many
