@@ -364,6 +364,12 @@ def check_parameters(template: Template) -> None:
     assert variables["PLEO_RATE_BUDGET_PER_MIN"] == {"Ref": "PleoRateBudgetPerMinute"}
     assert variables["REQUIRES_CONFIGURATION"] == {"Ref": "RequiresConfiguration"}
     assert variables["PLEO_CLIENT_ID"] == {"Ref": "PleoClientId"}
+    # The worker alone skips unchanged sources; off by default, within the bounds its settings
+    # model takes (`WorkerFunctionSettings.sync_full_reconcile_hours`).
+    reconcile = parameters["FullReconcileHours"]
+    assert (reconcile["Default"], reconcile["MinValue"], reconcile["MaxValue"]) == (0, 0, 720)
+    worker = _properties(template, WORKER)["Environment"]["Variables"]
+    assert worker["SYNC_FULL_RECONCILE_HOURS"] == {"Ref": "FullReconcileHours"}
 
 
 def check_policies_scoped(template: Template) -> None:
@@ -1271,6 +1277,18 @@ MUTATIONS: list[tuple[str, Callable[[Template], object], Callable[[Template], No
     (
         "no rate budget parameter",
         lambda t: t["Parameters"].pop("PleoRateBudgetPerMinute"),
+        check_parameters,
+    ),
+    (
+        "unchanged sources skipped by default",
+        lambda t: t["Parameters"]["FullReconcileHours"].update(Default=24),
+        check_parameters,
+    ),
+    (
+        "worker without the reconcile interval",
+        lambda t: _properties(t, WORKER)["Environment"]["Variables"].pop(
+            "SYNC_FULL_RECONCILE_HOURS"
+        ),
         check_parameters,
     ),
     (
