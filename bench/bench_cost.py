@@ -37,6 +37,7 @@ import contextlib
 import importlib.util
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -888,6 +889,31 @@ def report(
     return lines
 
 
+def variable_and_fixed(
+    run: Measured, facts: Facts, prices: Mapping[str, float]
+) -> tuple[float, float]:
+    """Dollars per installation-month that each installation brings (its own runs, reads, writes,
+    decrypts) and dollars per deployment-month that the installations share (keys, secrets,
+    metrics, pollers, cold starts). The model is `variable + fixed / installations`, so two
+    sizes of the deployment give both exactly."""
+
+    def per_installation(installations: int) -> float:
+        priced = price(model(run, facts, installations), prices)
+        return float(summary(priced, installations)["per_installation"])
+
+    many = 1_000_000
+    variable = (many * per_installation(many) - per_installation(1)) / (many - 1)
+    return variable, per_installation(1) - variable
+
+
+def installations_for_target(variable: float, fixed: float) -> int | None:
+    """The fewest installations at which the per-installation cost meets the target; None when
+    each installation alone costs more than the target."""
+    if variable >= TARGET_PER_INSTALLATION:
+        return None
+    return max(1, math.ceil(fixed / (TARGET_PER_INSTALLATION - variable)))
+
+
 def report_interval(
     measured: Measured,
     unchanged: RunFigures,
@@ -917,7 +943,31 @@ def report_interval(
         f"bench: cost.unchanged_run_log_bytes = {u.log_bytes:g} bytes",
     ]
     lines += _biggest_lines(name, total)
+    variable, fixed = variable_and_fixed(
+        with_unchanged_runs(measured, unchanged, share), facts, prices
+    )
+    never_variable, never_fixed = variable_and_fixed(
+        with_unchanged_runs(measured, unchanged, 0.0), facts, prices
+    )
+    never = never_variable + never_fixed / installations
+    needed = installations_for_target(variable, fixed)
     lines += [
+        f"bench: {name}.variable_per_installation_month = {variable:.5f} $",
+        f"bench: {name}.fixed_per_deployment_month = {fixed:.2f} $",
+        f"bench: {name}.installations_for_target = {needed if needed else 'none'} installations",
+        f"bench: cost.never_full.per_installation_month = {never:.5f} $",
+    ]
+    reach = (
+        f"the target is met from {needed:,} installations on"
+        if needed
+        else "no size of deployment meets the target: one installation alone costs more"
+    )
+    lines += [
+        "",
+        f"With FullReconcileHours={hours:g}: each installation brings ${variable:.5f} a month and "
+        f"the deployment's shared costs are ${fixed:.2f} a month, so {reach}. Were no run to "
+        f"read Pleo in full (no interval goes lower), an installation would cost ${never:.5f} "
+        f"at {installations:,} installations (${never_variable:.5f} its own).",
         "",
         f"With FullReconcileHours={hours:g}: {share:.1%} of the runs read Pleo in full, the "
         f"others skip the unchanged source ({u.ms:.0f} ms, {u.pleo_requests} Pleo requests; "

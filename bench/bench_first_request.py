@@ -46,8 +46,11 @@ ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
 PROBE_DIR = ROOT / "bench" / "first_request" / "probe"
 BASELINE_DIR = ROOT / "bench" / "first_request" / "baseline"
+STACK_DIR = ROOT / "bench" / "first_request" / "stack"
 BASELINE = "baseline"
 BASELINE_LABEL = "import boto3 + client + call"
+STACK = "stack"
+STACK_LABEL = "the same on the app's libraries"
 TARGET_RATIO = 1.5
 # The items the probe times, in the order the table shows them; the rest is the app's own code.
 ITEMS = (
@@ -121,6 +124,12 @@ def baseline_spec(like: FunctionSpec) -> FunctionSpec:
     )
 
 
+def stack_spec(like: FunctionSpec) -> FunctionSpec:
+    """The stack's floor as a function: the baseline's work on the libraries of `like`'s layers
+    (Powertools, pydantic), none of the app's code."""
+    return dataclasses.replace(like, name="StackFunction", code_dir=str(STACK_DIR))
+
+
 def probe_environment(
     build: Callable[[FunctionSpec], dict[str, str]], row: Row, out: Path
 ) -> Callable[[FunctionSpec], dict[str, str]]:
@@ -161,12 +170,22 @@ def measure(rows: list[Row], build: Callable[[FunctionSpec], dict[str, str]], ro
                 row.probes.append(json.loads(out.read_text(encoding="utf-8").splitlines()[0]))
 
 
+def _label(row: Row) -> str:
+    return {BASELINE: BASELINE_LABEL, STACK: STACK_LABEL}.get(row.name, row.label)
+
+
 def report(rows: list[Row], rounds: int) -> list[str]:
     baseline = next(row for row in rows if row.name == BASELINE)
+    stack = next(row for row in rows if row.name == STACK)
     base = statistics.median(baseline.colds)
-    lines = [bench_line("first_request.baseline.cold_median", base, "ms")]
+    floor = statistics.median(stack.colds)
+    lines = [
+        bench_line("first_request.baseline.cold_median", base, "ms"),
+        bench_line("first_request.stack.cold_median", floor, "ms"),
+        bench_line("first_request.stack.ratio_to_baseline", floor / base, "x"),
+    ]
     for row in rows:
-        if row is baseline:
+        if row in (baseline, stack):
             continue
         key = f"first_request.{row.label}"
         cold = statistics.median(row.colds)
@@ -174,23 +193,23 @@ def report(rows: list[Row], rounds: int) -> list[str]:
         lines.append(bench_line(f"{key}.first_median", statistics.median(row.firsts), "ms"))
         lines.append(bench_line(f"{key}.cold_median", cold, "ms"))
         lines.append(bench_line(f"{key}.ratio_to_baseline", cold / base, "x"))
+        lines.append(bench_line(f"{key}.ratio_to_stack", cold / floor, "x"))
         lines.append(bench_line(f"{key}.warm_median", statistics.median(row.warms), "ms"))
 
     lines += [
         "",
         f"First request on loopback, median of {rounds} fresh workers per row "
         f"(cold = init + first; target <= {TARGET_RATIO}x the baseline)",
-        f"  {'':34} {'init':>8} {'first':>8} {'cold':>8} {'x base':>7} {'warm':>7}",
+        f"  {'':34} {'init':>8} {'first':>8} {'cold':>8} {'x base':>7} {'x stack':>8} {'warm':>7}",
     ]
     for row in rows:
         cold = statistics.median(row.colds)
         ratio = cold / base
         verdict = "" if row is baseline else ("met" if ratio <= TARGET_RATIO else "NOT met")
-        label = BASELINE_LABEL if row is baseline else row.label
         lines.append(
-            f"  {label:34} {statistics.median(row.inits):6.1f}ms "
+            f"  {_label(row):34} {statistics.median(row.inits):6.1f}ms "
             f"{statistics.median(row.firsts):6.1f}ms {cold:6.1f}ms {ratio:6.2f}x "
-            f"{statistics.median(row.warms):5.1f}ms  {verdict}"
+            f"{cold / floor:7.2f}x {statistics.median(row.warms):5.1f}ms  {verdict}"
         )
 
     short: tuple[str, ...] = (
@@ -212,15 +231,13 @@ def report(rows: list[Row], rounds: int) -> list[str]:
         "  " + f"{'':34}" + "".join(f"{name:>9}" for name in short),
     ]
     for row in rows:
-        label = BASELINE_LABEL if row is baseline else row.label
         figures = [row.item_median(item) for item in ITEMS]
         figures += [row.rest_median("init"), row.rest_median("first")]
-        lines.append("  " + f"{label:34}" + "".join(f"{value:9.1f}" for value in figures))
+        lines.append("  " + f"{_label(row):34}" + "".join(f"{value:9.1f}" for value in figures))
     lines += ["", "AWS and Pleo calls of the first request (one worker):"]
     for row in rows:
         calls = ", ".join(f"{name} x{count}" for name, count in sorted(row.calls().items()))
-        label = BASELINE_LABEL if row is baseline else row.label
-        lines.append(f"  {label:34} {calls or '-'}")
+        lines.append(f"  {_label(row):34} {calls or '-'}")
     return lines
 
 
@@ -244,7 +261,11 @@ def main(argv: list[str] | None = None) -> int:
                 config, target.dynamodb_url, target.moto_url, target.emulator_url
             )
             health = specs["HealthFunction"]
-            rows = [Row(BASELINE, baseline_spec(health), {}, VARIANTS[0])]
+            health_event = json.loads((EVENTS / "health.json").read_text(encoding="utf-8"))
+            rows = [
+                Row(BASELINE, baseline_spec(health), {}, VARIANTS[0]),
+                Row(STACK, stack_spec(health), health_event, VARIANTS[0]),
+            ]
             for variant in VARIANTS:
                 for name, spec in sorted(specs.items()):
                     event_file = EVENTS / f"{Path(spec.code_dir).name}.json"

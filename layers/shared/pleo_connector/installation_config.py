@@ -11,13 +11,15 @@ from __future__ import annotations
 import base64
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 MAX_TAG_GROUPS = 5
 
 
 class SyncChoices(BaseModel):
     """What the user picked to keep in sync; stored locally and in the installation metadata."""
+
+    model_config = ConfigDict(defer_build=True)
 
     tag_groups: list[str] = Field(default_factory=list, max_length=MAX_TAG_GROUPS)
     tax_codes: bool = True

@@ -52,7 +52,7 @@ class UnsentRequestsError(QueueError):
 class SyncRequest(BaseModel):
     """The body of one sync message."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     installation_id: str
     reason: SyncReason

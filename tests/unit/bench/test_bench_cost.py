@@ -200,3 +200,31 @@ def test_the_typical_run_mixes_the_full_and_the_skipping_run_by_their_share() ->
     # Everything not per run stays as measured.
     assert (typical.cold_ms, typical.stored_bytes) == (full.cold_ms, full.stored_bytes)
     assert bench_cost.with_unchanged_runs(full, skipping, 1.0).metric_series == full.metric_series
+
+
+def test_the_bill_splits_into_what_each_installation_brings_and_what_they_share() -> None:
+    prices, _ = bench_cost.load_prices("us-east-1")
+    run = measured()
+
+    variable, fixed = bench_cost.variable_and_fixed(run, FACTS, prices)
+
+    for installations in (1, 10, 1000, 25_000):
+        priced = bench_cost.price(bench_cost.model(run, FACTS, installations), prices)
+        total = bench_cost.summary(priced, installations)["per_installation"]
+        assert total == pytest.approx(variable + fixed / installations)
+    # The key and the two secrets alone are shared: the fixed part holds at least them.
+    shared = FACTS.keys * prices["kms_key_month"] + 2 * prices["secrets_manager_secret_month"]
+    assert fixed >= shared
+
+
+def test_the_target_is_met_from_the_size_whose_share_of_the_fixed_costs_fits_in_it() -> None:
+    target = bench_cost.TARGET_PER_INSTALLATION
+
+    needed = bench_cost.installations_for_target(target / 2, 10.0)
+
+    assert needed == 2000  # 10 / (target - target / 2) with a target of 0.01
+    assert needed is not None
+    assert target / 2 + 10.0 / needed <= target
+    assert target / 2 + 10.0 / (needed - 1) > target
+    assert bench_cost.installations_for_target(target, 1.0) is None
+    assert bench_cost.installations_for_target(target * 2, 0.0) is None

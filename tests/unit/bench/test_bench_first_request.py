@@ -58,3 +58,35 @@ def test_the_rest_is_what_the_probed_items_leave_of_each_phase() -> None:
     assert row.item_median("import boto3/botocore") == 0.0
     assert row.rest_median("init") == 100.0
     assert row.rest_median("first") == 40.0
+
+
+def test_the_stack_row_keeps_the_layers_and_the_environment_and_runs_its_own_code() -> None:
+    stack = bench_first_request.stack_spec(SPEC)
+
+    assert stack.environment == SPEC.environment
+    assert stack.layer_dirs == SPEC.layer_dirs
+    assert stack.code_dir == str(bench_first_request.STACK_DIR)
+    assert (bench_first_request.STACK_DIR / "app.py").exists()
+
+
+def _measured(name: str, spec: FunctionSpec, colds: list[float]) -> bench_first_request.Row:
+    row = bench_first_request.Row(name, spec, {}, VARIANTS[0])
+    row.inits, row.firsts, row.warms = [cold - 10.0 for cold in colds], [10.0] * 3, [1.0] * 3
+    row.probes = [{"init_ms": 0.0, "first_ms": 0.0, "init": {}, "first": {}, "calls": {}}] * 3
+    return row
+
+
+def test_the_report_sets_each_function_against_the_baseline_and_against_the_stack() -> None:
+    rows = [
+        _measured(bench_first_request.BASELINE, SPEC, [200.0, 190.0, 210.0]),
+        _measured(bench_first_request.STACK, SPEC, [300.0, 310.0, 290.0]),
+        _measured("SettingsFunction", SPEC, [450.0, 460.0, 440.0]),
+    ]
+
+    lines = bench_first_request.report(rows, 3)
+
+    assert "bench: first_request.baseline.cold_median = 200.0 ms" in lines
+    assert "bench: first_request.stack.ratio_to_baseline = 1.50 x" in lines
+    assert "bench: first_request.SettingsFunction.ratio_to_baseline = 2.25 x" in lines
+    assert "bench: first_request.SettingsFunction.ratio_to_stack = 1.50 x" in lines
+    assert not any(line.startswith("bench: first_request.stack.init_median") for line in lines)

@@ -37,10 +37,12 @@ if TYPE_CHECKING:
     from pleo_connector.connect.oauth_install import OAuthInstallDeps
     from pleo_connector.connect.settings import SettingsDeps
     from pleo_connector.pleo.oauth import OAuthClient
+    from pleo_connector.ports import PleoApi
     from pleo_connector.store.dynamodb import DynamoTable
     from pleo_connector.sync.dispatcher import DispatchDeps
     from pleo_connector.sync.worker import SyncDeps
     from pleo_connector.tokens import TokenStore
+    from pleo_connector.vocabulary import AuthMethod
     from pleo_connector.web.csrf import BrowserBinding
     from pleo_connector.web.pages import Site
     from pleo_connector.web.session import SessionCodec
@@ -182,6 +184,32 @@ def _token_store(
     )
 
 
+class PleoClientsOnFirstUse:
+    """The Pleo client factory of a web function, built when a request first talks to Pleo: the
+    pages that only read the table (the settings page, the confirmation and form pages) then never
+    import httpx, the OAuth client or the token store, which is most of a first request's imports.
+    """
+
+    def __init__(self, build: Callable[[], PleoClients]) -> None:
+        self._build = build
+
+    def __repr__(self) -> str:
+        return f"PleoClientsOnFirstUse(built={'_clients' in self.__dict__})"
+
+    @cached_property
+    def _clients(self) -> PleoClients:
+        return self._build()
+
+    def for_installation(self, installation_id: str, auth_method: AuthMethod) -> PleoApi:
+        return self._clients.for_installation(installation_id, auth_method)
+
+    def with_access_token(self, access_token: str) -> PleoApi:
+        return self._clients.with_access_token(access_token)
+
+    def with_api_key(self, api_key: str) -> PleoApi:
+        return self._clients.with_api_key(api_key)
+
+
 def _pleo_clients(
     pleo: PleoSettings, tokens: TokenStore, *, shared_budget_table: str | None = None
 ) -> PleoClients:
@@ -247,7 +275,7 @@ def build_api_key_install_function(
     table = _table(settings)
     tokens = _token_store(settings, table)
     install = ApiKeyInstallDeps(
-        pleo=_pleo_clients(settings, tokens),
+        pleo=PleoClientsOnFirstUse(lambda: _pleo_clients(settings, tokens)),
         tokens=tokens,
         installations=InstallationRepository(table),
         sync_queue=SyncQueue(settings.sync_queue_url),
@@ -275,10 +303,13 @@ def build_settings_function(
     from pleo_connector.sync_queue import SyncQueue
 
     table = _table(settings)
-    tokens = _token_store(settings, table, _oauth_client(settings, secrets))
     deps = SettingsDeps(
         installations=InstallationRepository(table),
-        pleo=_pleo_clients(settings, tokens),
+        pleo=PleoClientsOnFirstUse(
+            lambda: _pleo_clients(
+                settings, _token_store(settings, table, _oauth_client(settings, secrets))
+            )
+        ),
         sync_queue=SyncQueue(settings.sync_queue_url),
         cipher=CredentialCipher(settings.kms_key_id),
         adapter=load_adapter(settings.adapter),
@@ -302,10 +333,13 @@ def build_disconnect_function(
     from pleo_connector.store.sync_runs import SyncRunRepository
 
     table = _table(settings)
-    tokens = _token_store(settings, table, _oauth_client(settings, secrets))
     deps = DisconnectDeps(
         installations=InstallationRepository(table),
-        pleo=_pleo_clients(settings, tokens),
+        pleo=PleoClientsOnFirstUse(
+            lambda: _pleo_clients(
+                settings, _token_store(settings, table, _oauth_client(settings, secrets))
+            )
+        ),
         runs=SyncRunRepository(table),
     )
     return DisconnectFunction(WebParts(settings, settings, secrets=secrets), deps)
