@@ -216,7 +216,7 @@ def list_installations(admin: Admin, args: argparse.Namespace, console: Console)
                         "created_at": record.created_at,
                     }
                 )
-            console.progress(f"listing: {number} pages read, {len(rows)} found")
+            console.progress(f"listing: {counted(number, 'page')} read, {len(rows)} found")
     console.done()
     rows.sort(
         key=lambda row: (row["status"], row["created_at"] or datetime.min.replace(tzinfo=UTC))
