@@ -43,6 +43,11 @@ FORCE_WARNING = (
     "records it created is deleted with the installation, so a later reconnect cannot archive "
     "or update them as its own. Its run record may be lost too."
 )
+SCAN_NOTICE = (
+    "the table's ByStatus index cannot be read (DynamoDB is still filling it after it was "
+    "added, or the table lacks it): listing by a scan of the whole table instead, which reads "
+    "every item of every installation"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +179,10 @@ def _list_arguments(parser: argparse.ArgumentParser) -> None:
         "--page-size",
         type=int,
         default=DEFAULT_PAGE_SIZE,
-        help=f"items read from the table per request (default {DEFAULT_PAGE_SIZE})",
+        help=(
+            "installations read from the status index per request, and so per page of the "
+            f"listing (default {DEFAULT_PAGE_SIZE})"
+        ),
     )
 
 
@@ -183,7 +191,11 @@ def list_installations(admin: Admin, args: argparse.Namespace, console: Console)
     statuses = [InstallationStatus(value) for value in args.status]
     rows: list[dict[str, Any]] = []
     with ThreadPoolExecutor(LAST_RUN_READERS, thread_name_prefix="last-run") as readers:
-        pages = admin.installations.iter_pages(statuses, page_size=max(args.page_size, 1))
+        pages = admin.installations.iter_pages(
+            statuses,
+            page_size=max(args.page_size, 1),
+            on_scan=lambda: console.warn(SCAN_NOTICE),
+        )
         for number, page in enumerate(pages, start=1):
             last_runs = readers.map(
                 lambda record: admin.runs.last_run(record.installation_id), page
@@ -204,7 +216,7 @@ def list_installations(admin: Admin, args: argparse.Namespace, console: Console)
                         "created_at": record.created_at,
                     }
                 )
-            console.progress(f"listing: {number} pages of the table read, {len(rows)} found")
+            console.progress(f"listing: {counted(number, 'page')} read, {len(rows)} found")
     console.done()
     rows.sort(
         key=lambda row: (row["status"], row["created_at"] or datetime.min.replace(tzinfo=UTC))

@@ -137,7 +137,7 @@ def test_list_show_sync_now_pause_and_resume(
     }
     assert in_pages.out.startswith("INSTALLATION ")
     assert keyed in in_pages.out
-    assert "listing: 2 pages of the table read" in in_pages.err  # progress, on stderr only
+    assert "listing: 2 pages read" in in_pages.err  # progress, on stderr only
 
     shown = admin("show", keyed)
     assert shown.code == 0, shown.err

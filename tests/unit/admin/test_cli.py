@@ -13,15 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.stub import Stubber
 from moto import mock_aws
 
 from local.resources import load_template
 from pleo_connector.aws import forget_clients
+from pleo_connector.store.dynamodb import STATUS_INDEX
 from pleo_connector.store.installations import InstallationRecord, InstallationRepository
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus
 from pleo_connector_admin.cli import main
-from pleo_connector_admin.commands import COMMANDS
+from pleo_connector_admin.commands import COMMANDS, SCAN_NOTICE
 from pleo_connector_admin.errors import (
     EXIT_NO_TARGET,
     EXIT_OK,
@@ -181,6 +183,56 @@ def test_a_stack_is_found_by_its_outputs_and_listed(aws: None) -> None:
     assert listed["last_run_at"] is None
     assert missing[0] == EXIT_UNKNOWN_INSTALLATION
     assert missing[2] == f"error: no installation 'inst-2' in stack {STACK} ({REGION})\n"
+
+
+def _index_of(request: dict[str, Any]) -> str | None:
+    """The index a serialized DynamoDB request names (its JSON body's `IndexName`)."""
+    index: str | None = json.loads(request.get("body") or b"{}").get("IndexName")
+    return index
+
+
+def _backfilling(model: Any, params: dict[str, Any], **_: Any) -> Any:
+    """DynamoDB's answer to a query on an index it is still filling after it was added (the
+    client takes what a before-call handler returns as the service's answer; botocore's stubs
+    type handlers as returning nothing, hence `Any`)."""
+    if model.name != "Query" or _index_of(params) != STATUS_INDEX:
+        return None
+    error = {
+        "Code": "ValidationException",
+        "Message": f"Cannot read from backfilling global secondary index: {STATUS_INDEX}",
+    }
+    return AWSResponse("https://dynamodb", 400, HTTPHeaders(), None), {"Error": error}
+
+
+def test_while_the_status_index_backfills_list_scans_the_table_with_one_warning(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given: three installations, in a table whose ByStatus index cannot be read yet
+    table = make_table()
+    for number in range(3):
+        InstallationRepository(table).create_or_update(
+            InstallationRecord(
+                installation_id=f"inst-{number}",
+                company_id=f"company-{number}",
+                auth_method=AuthMethod.OAUTH,
+                status=InstallationStatus.ACTIVATED,
+            )
+        )
+    table.client.meta.events.register("before-call.dynamodb", _backfilling)
+    monkeypatch.setattr(Admin, "table", property(lambda self: table))
+    _deploy(
+        _outputs(boto3.client("sqs", region_name=REGION).create_queue(QueueName="q")["QueueUrl"])
+    )
+
+    # When: listed a page of one item at a time
+    code, out, err = run("--stack", STACK, "--region", REGION, "--json", "list", "--page-size", "1")
+
+    # Then: every installation, and the warning once, before the progress lines
+    assert code == EXIT_OK, err
+    assert {row["installation_id"] for row in json.loads(out)} == {"inst-0", "inst-1", "inst-2"}
+    assert err.count("warning: ") == 1
+    assert err.startswith(f"warning: {SCAN_NOTICE}\n")
+    assert "listing: 2 pages read" in err
 
 
 def test_a_stack_deployed_from_an_older_template_names_the_missing_output(aws: None) -> None:

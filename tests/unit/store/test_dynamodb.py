@@ -8,7 +8,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from pleo_connector.store.dynamodb import DynamoTable, n, translate_client_error
-from pleo_connector.store.errors import StoreError, StoreUnavailableError, WriteConflictError
+from pleo_connector.store.errors import (
+    IndexUnavailableError,
+    StoreError,
+    StoreUnavailableError,
+    WriteConflictError,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -111,3 +116,78 @@ def test_put_many_writes_25_a_batch_and_sends_again_what_was_left_unprocessed() 
     assert written == 30
     assert [len(writes) for writes in client.requests] == [25, 1, 5]
     assert client.requests[1] == [{"PutRequest": {"Item": items[0]}}]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Cannot read from backfilling global secondary index: ByStatus",
+        "The table does not have the specified index: ByStatus",
+    ],
+)
+def test_an_index_that_cannot_be_read_is_its_own_error(message: str) -> None:
+    response: Any = {"Error": {"Code": "ValidationException", "Message": message}}
+
+    error = translate_client_error(ClientError(response, "Query"), "Query")
+
+    assert type(error) is IndexUnavailableError
+    assert (error.operation, error.code) == ("Query", "ValidationException")
+    assert "ByStatus" not in str(error)
+
+
+class _Unread:
+    """A client whose batch reads leave the first `left` keys of the first request unprocessed
+    (`times` times over), and return the rest as items holding their key."""
+
+    def __init__(self, left: int = 1, times: int = 1) -> None:
+        self.left = left
+        self.times = times
+        self.requests: list[dict[str, Any]] = []
+
+    def batch_get_item(self, RequestItems: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        [(table, request)] = RequestItems.items()
+        self.requests.append(request)
+        keys = request["Keys"]
+        held = keys[: self.left] if len(self.requests) <= self.times else []
+        served = keys[len(held) :]
+        response: dict[str, Any] = {"Responses": {table: [{**key, "v": n(1)} for key in served]}}
+        if held:
+            response["UnprocessedKeys"] = {table: {"Keys": held, "ConsistentRead": False}}
+        return response
+
+
+def test_batch_get_reads_100_keys_a_request_and_asks_again_for_what_was_left_unprocessed() -> None:
+    client = _Unread(left=2)
+    table = DynamoTable("T", client=client)  # type: ignore[arg-type]
+    keys = [{"pk": {"S": f"K{index}"}, "sk": {"S": "META"}} for index in range(130)]
+    waits: list[float] = []
+
+    items = table.batch_get(keys, sleep=waits.append)
+
+    assert [len(request["Keys"]) for request in client.requests] == [100, 2, 30]
+    assert client.requests[1]["Keys"] == keys[:2]
+    assert sorted(item["pk"]["S"] for item in items) == sorted(key["pk"]["S"] for key in keys)
+    assert len(items) == 130
+    assert len(waits) == 1
+    assert all(request["ConsistentRead"] is False for request in client.requests)
+
+
+def test_batch_get_gives_up_when_keys_stay_unprocessed() -> None:
+    client = _Unread(left=1, times=100)
+    table = DynamoTable("T", client=client)  # type: ignore[arg-type]
+    waits: list[float] = []
+
+    with pytest.raises(StoreUnavailableError):
+        table.batch_get([{"pk": {"S": "K"}, "sk": {"S": "META"}}], sleep=waits.append)
+
+    assert len(client.requests) == len(waits) == 8
+    assert waits == sorted(waits)
+    assert max(waits) <= 1.0
+
+
+def test_batch_get_of_no_keys_sends_nothing() -> None:
+    client = _Unread()
+    table = DynamoTable("T", client=client)  # type: ignore[arg-type]
+
+    assert table.batch_get([]) == []
+    assert client.requests == []

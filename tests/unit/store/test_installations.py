@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pleo_connector.store.dynamodb import STATUS_INDEX, DynamoTable, Item, s
 from pleo_connector.store.errors import (
     CompanyAlreadyInstalledError,
     InstallationNotFoundError,
@@ -25,10 +26,12 @@ from pleo_connector.vocabulary import (
 )
 
 if TYPE_CHECKING:
-    from pleo_connector.store.dynamodb import DynamoTable
+    from collections.abc import Iterator
+
     from tests.unit.store.support import FakeClock
 
 AUTH_ERROR = LocalError.AUTH_ERROR
+AUTHORIZED_STATUS = InstallationStatus.AUTHORIZED
 
 pytestmark = pytest.mark.unit
 
@@ -296,3 +299,42 @@ def test_resuming_keeps_an_installation_out_that_is_not_schedulable_anyway(
 def test_pausing_a_missing_installation_is_not_found(table: DynamoTable) -> None:
     with pytest.raises(InstallationNotFoundError):
         InstallationRepository(table).set_paused("nope", True)
+
+
+class _LaggingIndex(DynamoTable):
+    """The table, with a `ByStatus` index that still holds `stale` keys under AUTHORIZED: an
+    installation that has moved on to another status and one deleted since (the index follows
+    the table within a second or so)."""
+
+    stale = ("inst-moved", "inst-deleted")
+
+    def query(self, **request: Any) -> Iterator[Item]:
+        yield from super().query(**request)
+        authorized = request["values"].get(":status") == s(InstallationStatus.AUTHORIZED)
+        if request.get("index") == STATUS_INDEX and authorized:
+            for installation_id in self.stale:
+                yield {
+                    "pk": s(f"INST#{installation_id}"),
+                    "sk": s("META"),
+                    "status": s("AUTHORIZED"),
+                }
+
+
+def _ids(pages: Iterator[list[InstallationRecord]]) -> list[str]:
+    return sorted(record.installation_id for page in pages for record in page)
+
+
+def test_a_listing_reads_each_installation_once_under_the_status_its_item_has_now(
+    table: DynamoTable, clock: FakeClock
+) -> None:
+    lagging = _LaggingIndex(table.table_name, client=table.client)
+    repo = InstallationRepository(lagging, clock=clock)
+    repo.create_or_update(_record("inst-moved", "co-moved"))
+    repo.create_or_update(_record("inst-waiting", "co-waiting", status=AUTHORIZED_STATUS))
+    table.put({"pk": s("INST#inst-moved"), "sk": s("RUN#2026-12-01T00:00:00Z")})
+
+    authorized = _ids(repo.iter_pages([AUTHORIZED_STATUS], page_size=1))
+    everything = _ids(repo.iter_pages(page_size=1))
+
+    assert authorized == ["inst-waiting"]
+    assert everything == ["inst-moved", "inst-waiting"]

@@ -2,7 +2,8 @@
 
 It speaks the low-level client's attribute-value format (no resource layer, no Decimal surprises)
 and is the only place that reads botocore `ClientError` codes: a failed condition becomes
-`WriteConflictError`, throttling becomes `StoreUnavailableError`, anything else `StoreError`.
+`WriteConflictError`, throttling becomes `StoreUnavailableError`, an index that cannot be read
+(backfilling, or missing) `IndexUnavailableError`, anything else `StoreError`.
 Repositories map their domain models to items with the small attribute helpers below.
 """
 
@@ -15,7 +16,12 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from pleo_connector.aws import aws_client, aws_errors
-from pleo_connector.store.errors import StoreError, StoreUnavailableError, WriteConflictError
+from pleo_connector.store.errors import (
+    IndexUnavailableError,
+    StoreError,
+    StoreUnavailableError,
+    WriteConflictError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -27,7 +33,7 @@ Key = dict[str, Any]
 
 # The table's GSIs, both KEYS_ONLY. `Schedulable` (schedule_pk/schedule_sk): each partition is a
 # work list. `ByStatus` (status): every installation under its status, only the META items
-# having that attribute; it is there to be counted (`count`), not read.
+# having that attribute; it is counted (`count`), and its keys lead a listing to the META items.
 SCHEDULABLE_INDEX = "Schedulable"
 STATUS_INDEX = "ByStatus"
 
@@ -42,7 +48,11 @@ _RETRYABLE_CODES = frozenset(
     }
 )
 _BATCH_SIZE = 25
+_BATCH_GET_SIZE = 100
 _BATCH_ATTEMPTS = 8
+# What DynamoDB says (a ValidationException) when a query names an index it cannot serve: one
+# still backfilling after it was added, or one the table does not have.
+_INDEX_UNAVAILABLE_MESSAGES = ("backfilling", "does not have the specified index")
 
 
 # --- attribute helpers: explicit, so each repository's mapping reads as a table of fields -------
@@ -128,6 +138,35 @@ class DynamoTable:
             response = self.client.get_item(**request)
         item: Item | None = response.get("Item")
         return item
+
+    def batch_get(
+        self, keys: Sequence[Key], *, consistent: bool = False, sleep: Any = time.sleep
+    ) -> list[Item]:
+        """The items stored under `keys` (those that exist; in no particular order, so map them
+        by key), 100 keys a request, asking again for what DynamoDB leaves unprocessed."""
+        found: list[Item] = []
+        for start in range(0, len(keys), _BATCH_GET_SIZE):
+            pending: list[Key] = list(keys[start : start + _BATCH_GET_SIZE])
+            for attempt in range(_BATCH_ATTEMPTS):
+                request: dict[str, Any] = {
+                    "RequestItems": {
+                        self.table_name: {"Keys": pending, "ConsistentRead": consistent}
+                    }
+                }
+                with _translated("BatchGetItem"):
+                    response = self.client.batch_get_item(**request)
+                responses: Any = response.get("Responses", {})
+                found.extend(responses.get(self.table_name, []))
+                unprocessed: Any = response.get("UnprocessedKeys", {})
+                pending = list(unprocessed.get(self.table_name, {}).get("Keys", []))
+                if not pending:
+                    break
+                sleep(_backoff(attempt))
+            else:
+                raise StoreUnavailableError(
+                    "BatchGetItem left keys unprocessed", operation="BatchGetItem"
+                )
+        return found
 
     def put(
         self,
@@ -318,12 +357,17 @@ class DynamoTable:
                 pending = list(unprocessed.get(self.table_name, []))
                 if not pending:
                     break
-                sleep(min(1.0, 0.05 * 2**attempt))
+                sleep(_backoff(attempt))
             else:
                 raise StoreUnavailableError(
                     "BatchWriteItem left items unprocessed", operation="BatchWriteItem"
                 )
         return len(writes)
+
+
+def _backoff(attempt: int) -> float:
+    """Seconds to wait before sending a batch's unprocessed part again: doubling, at most 1."""
+    return float(min(1.0, 0.05 * 2**attempt))
 
 
 def _add_expressions(
@@ -382,4 +426,13 @@ def translate_client_error(error: Any, operation: str) -> StoreError:
         )
     if code in _RETRYABLE_CODES:
         return StoreUnavailableError(f"{operation}: {code}", operation=operation, code=code)
+    message = str(response.get("Error", {}).get("Message", "")).lower()
+    if code == "ValidationException" and any(
+        words in message for words in _INDEX_UNAVAILABLE_MESSAGES
+    ):
+        return IndexUnavailableError(
+            f"{operation}: the index cannot be read (backfilling, or missing)",
+            operation=operation,
+            code=code,
+        )
     return StoreError(f"{operation}: {code}", operation=operation, code=code)

@@ -51,6 +51,12 @@ class WriteConflictError(StoreError):
         self.reasons = reasons
 
 
+class IndexUnavailableError(StoreError):
+    """A query named an index DynamoDB cannot serve: still backfilling after it was added (hours,
+    on a large table), or missing (a table made before the index, DynamoDB Local). Whoever can
+    read the table another way (a scan) may fall back to that."""
+
+
 class InstallationNotFoundError(StoreError):
     """No installation with that id is stored."""
 
