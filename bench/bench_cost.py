@@ -26,8 +26,12 @@ The counts are multiplied by the list prices of bench/prices.toml (one table per
 date they were taken). It prints `$ per installation-month`, `$ per 1,000 installations`, the
 three biggest items, and for every item the knob that moves it.
 
+The installation's source is a JSON snapshot by default (its location is a secret: a URL may
+carry a token, so each run decrypts it); `--adapter gnucash` measures a GnuCash book of the same
+size instead, whose location is stored in the clear.
+
 Run with `.venv/bin/python -m bench.bench_cost [--entities 10000] [--installations 1000]
-[--region us-east-1]`.
+[--region us-east-1] [--adapter json|gnucash]`.
 """
 
 from __future__ import annotations
@@ -612,8 +616,18 @@ def _value_size(value: Any) -> int:
     return len(str(value).encode())
 
 
+ADAPTERS = ("json", "gnucash")
+# The GnuCash book's dimensions (docs/adapters.md), as its demo installation chooses them.
+GNUCASH_CHOICES = {
+    "tag_groups": ["JOBS", "CUSTOMERS"],
+    "tax_codes": True,
+    "vendors": True,
+    "accounts": True,
+}
+
+
 def measure(
-    entities: int, dispatch_count: int, budget_per_min: int
+    entities: int, dispatch_count: int, budget_per_min: int, adapter: str = "json"
 ) -> tuple[Measured, dict[str, Any]]:
     """Runs the stand-ins and the real code; see the module's docstring."""
     import boto3
@@ -655,7 +669,7 @@ def measure(
             "SESSION_SECRET_ID": resources.secrets["SessionSigningKey"],
             "PUBLIC_BASE_URL": "http://127.0.0.1:3000",
             "PLEO_RATE_BUDGET_PER_MIN": str(budget_per_min),
-            "ADAPTER": "json",
+            "ADAPTER": adapter,
             "ALLOW_LOCAL_SOURCES": "true",
             "POWERTOOLS_SERVICE_NAME": "pleo-connector",
             "POWERTOOLS_LOG_LEVEL": "INFO",
@@ -668,24 +682,31 @@ def measure(
         # An installation of the typical size, synced once (fast: no latency, a big budget).
         company = str(control.seed_company(f"Bench {uuid.uuid4().hex[:6]} A/S")["id"])
         api_key = control.issue_api_key(company)
-        source = logs / "snapshot.json"
-        tags = max(1, (entities - 2) * 4947 // 10_000 // 2)
-        document = snapshot(
-            tags=tags,
-            tax_codes=max(1, entities // 100),
-            vendors=max(1, entities * 2968 // 10_000),
-            accounts=max(1, entities * 1980 // 10_000),
-        )
-        source.write_text(json.dumps(document), encoding="utf-8")
+        if adapter == "gnucash":
+            source, notes["entities"] = _gnucash_book(logs / "book.gnucash", entities)
+        else:
+            source = logs / "snapshot.json"
+            tags = max(1, (entities - 2) * 4947 // 10_000 // 2)
+            document = snapshot(
+                tags=tags,
+                tax_codes=max(1, entities // 100),
+                vendors=max(1, entities * 2968 // 10_000),
+                accounts=max(1, entities * 1980 // 10_000),
+            )
+            source.write_text(json.dumps(document), encoding="utf-8")
+            notes["entities"] = sum(1 + len(group["tags"]) for group in document["tagGroups"])
+            notes["entities"] += sum(
+                len(document[kind]) for kind in ("taxCodes", "vendors", "accounts")
+            )
         world = install(dict(os.environ), table, company, api_key, source)
+        if adapter == "gnucash":
+            _name_the_book(table, world.installation_id, source)
+        notes["adapter"] = adapter
         fast = {**template_env, "PLEO_RATE_BUDGET_PER_MIN": "100000"}
         with environment(fast):
             deps, _ = worker(fast)
             first = sync_once(deps, world.installation_id, 600)
         notes["first_sync_outcome"] = str(first)
-        notes["entities"] = sum(1 + len(group["tags"]) for group in document["tagGroups"]) + sum(
-            len(document[kind]) for kind in ("taxCodes", "vendors", "accounts")
-        )
 
         # The no-op run, through the worker's handler, as Pleo answers over the internet.
         control.inject_fault("latency", latency_ms=PLEO_LATENCY_MS, rate=1.0)
@@ -795,6 +816,34 @@ def measure(
     return measured, notes
 
 
+def _gnucash_book(path: Path, entities: int) -> tuple[Path, int]:
+    """A GnuCash book of about `entities` records (the GnuCash bench's mix), and their count
+    (the records plus its two dimensions and three tax tables)."""
+    from local.gnucash_books import large_counts, write_large_book
+
+    write_large_book(path, entities)
+    return path, sum(large_counts(entities).values()) + 2 + 3
+
+
+def _name_the_book(table: Any, installation_id: str, book: Path) -> None:
+    """Point the installation's settings at `book` with the GnuCash dimensions: its location is
+    no secret, so the stored settings hold nothing encrypted."""
+    from pleo_connector.adapters.gnucash import GnuCashSettings
+    from pleo_connector.crypto import CredentialCipher
+    from pleo_connector.installation_config import seal_connection
+    from pleo_connector.store.installations import InstallationRepository
+
+    repository = InstallationRepository(table)
+    record = repository.get(installation_id)
+    if record is None:
+        raise RuntimeError("the installation just made is not in the table")
+    cipher = CredentialCipher(os.environ["KMS_KEY_ID"])
+    sealed = seal_connection(cipher, installation_id, "gnucash", GnuCashSettings(book=str(book)))
+    repository.create_or_update(
+        replace(record, config={"connection": sealed}, sync_choices=GNUCASH_CHOICES)
+    )
+
+
 def _timed_invocation(
     worker_module: ModuleType, event: dict[str, Any]
 ) -> tuple[dict[str, Any], float, io.StringIO]:
@@ -863,7 +912,8 @@ def report(
     lines += [
         "",
         f"Cost model, {region} list prices taken {taken} (bench/prices.toml: check them), "
-        f"{installations} installations of {notes['entities']} entities, a sync every "
+        f"{installations} installations of {notes['entities']} entities "
+        f"({notes.get('adapter', 'json')} source), a sync every "
         f"{facts.sync_rate_minutes} min ({facts.runs_per_month:.0f} runs a month), no-op runs",
         f"  no-op run: {m.noop_ms:.0f} ms on a {facts.worker_memory_mb} MB worker, Pleo "
         f"{PLEO_LATENCY_MS} ms late, budget {notes['budget_per_min']}/min, "
@@ -1014,6 +1064,12 @@ def main(argv: list[str] | None = None) -> int:
         "--budget-per-min", type=int, default=None, help="Pleo requests a minute (template's)"
     )
     parser.add_argument(
+        "--adapter",
+        choices=ADAPTERS,
+        default="json",
+        help="the installation's source: a JSON snapshot (its location a secret) or a GnuCash book",
+    )
+    parser.add_argument(
         "--full-reconcile-hours",
         type=float,
         default=24.0,
@@ -1036,7 +1092,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     prices, taken = load_prices(args.region)
     region = args.region or str(tomllib.loads(PRICES.read_text())["default_region"])
-    measured, notes = measure(args.entities, args.dispatch, budget)
+    measured, notes = measure(args.entities, args.dispatch, budget, args.adapter)
     notes["budget_per_min"] = budget
     if notes["noop_pleo_writes"]:
         print(f"the no-op run wrote to Pleo: {notes}", file=sys.stderr)
