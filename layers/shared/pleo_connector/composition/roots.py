@@ -222,6 +222,19 @@ def _pleo_clients(
     return PleoClients(pleo.api_base, budget, tokens)
 
 
+def _oauth_pleo_clients_on_first_use(
+    settings: SettingsFunctionSettings | DisconnectFunctionSettings,
+    table: DynamoTable,
+    secrets: SecretCache,
+) -> PleoClientsOnFirstUse:
+    """Pleo clients of a page that refreshes OAuth grants, all of it built on first use."""
+    return PleoClientsOnFirstUse(
+        lambda: _pleo_clients(
+            settings, _token_store(settings, table, _oauth_client(settings, secrets))
+        )
+    )
+
+
 # --- one per function ----------------------------------------------------------------------------
 
 
@@ -305,11 +318,7 @@ def build_settings_function(
     table = _table(settings)
     deps = SettingsDeps(
         installations=InstallationRepository(table),
-        pleo=PleoClientsOnFirstUse(
-            lambda: _pleo_clients(
-                settings, _token_store(settings, table, _oauth_client(settings, secrets))
-            )
-        ),
+        pleo=_oauth_pleo_clients_on_first_use(settings, table, secrets),
         sync_queue=SyncQueue(settings.sync_queue_url),
         cipher=CredentialCipher(settings.kms_key_id),
         adapter=load_adapter(settings.adapter),
@@ -335,11 +344,7 @@ def build_disconnect_function(
     table = _table(settings)
     deps = DisconnectDeps(
         installations=InstallationRepository(table),
-        pleo=PleoClientsOnFirstUse(
-            lambda: _pleo_clients(
-                settings, _token_store(settings, table, _oauth_client(settings, secrets))
-            )
-        ),
+        pleo=_oauth_pleo_clients_on_first_use(settings, table, secrets),
         runs=SyncRunRepository(table),
     )
     return DisconnectFunction(WebParts(settings, settings, secrets=secrets), deps)
