@@ -1,7 +1,8 @@
-"""The settings, disconnect and API-key install functions build their Pleo clients (httpx, the
-OAuth client, the token store) when a request first talks to Pleo, not with the function: the
-pages that only read the table never import any of it, which was most of their first request's
-imports (bench/README.md, "First request")."""
+"""Every function that talks to Pleo builds its Pleo clients (httpx, the rate budget) when a
+request first does, not with the function, and the OAuth client makes its HTTP client on its first
+token request: the pages that only read the table, OAuth start and a sync run that finds its
+source unchanged never import httpx, which was most of their first request's imports
+(bench/README.md, "First request")."""
 
 from __future__ import annotations
 
@@ -35,6 +36,8 @@ BUILDERS = {
     "build_settings_function": "SettingsFunctionSettings",
     "build_disconnect_function": "DisconnectFunctionSettings",
     "build_api_key_install_function": "ApiKeyInstallFunctionSettings",
+    "build_oauth_function": "OAuthFunctionSettings",
+    "build_worker": "WorkerFunctionSettings",
 }
 BUILD_ONE = """
 import json, sys
@@ -91,7 +94,7 @@ def test_the_factory_is_built_once_on_first_use_and_every_method_reaches_it() ->
 
 
 @pytest.mark.parametrize("builder", sorted(BUILDERS))
-def test_building_a_web_function_imports_no_pleo_client(builder: str) -> None:
+def test_building_a_function_imports_no_http_client(builder: str) -> None:
     """In a process of its own, as a cold start: what the builder imports, httpx not among it."""
     completed = subprocess.run(
         [sys.executable, "-c", BUILD_ONE, builder, BUILDERS[builder], json.dumps(ENVIRONMENT)],
@@ -106,4 +109,24 @@ def test_building_a_web_function_imports_no_pleo_client(builder: str) -> None:
     imported = set(json.loads(completed.stdout.strip().splitlines()[-1]))
 
     assert "pleo_connector.store.installations" in imported  # the builder did build its stores
-    assert not {"httpx", "pleo_connector.pleo.client", "pleo_connector.pleo.oauth"} & imported
+    assert not {"httpx", "pleo_connector.pleo.client"} & imported
+
+
+def test_the_oauth_client_makes_its_http_client_on_the_first_token_request() -> None:
+    """Closing a client that never asked for a token closes nothing; one given to it is used."""
+    import asyncio
+
+    import httpx
+
+    from pleo_connector.pleo.oauth import OAuthClient
+
+    lazy = OAuthClient("https://auth.example", "client", "secret")
+    asyncio.run(lazy.aclose())
+    assert "_http" not in vars(lazy)
+
+    given = httpx.AsyncClient()
+    client = OAuthClient("https://auth.example", "client", "secret", http=given)
+    assert client._http is given
+    asyncio.run(client.aclose())
+    assert not given.is_closed  # not its own to close
+    asyncio.run(given.aclose())

@@ -185,10 +185,10 @@ def _token_store(
 
 
 class PleoClientsOnFirstUse:
-    """The Pleo client factory of a web function, built when a request first talks to Pleo: the
-    pages that only read the table (the settings page, the confirmation and form pages) then never
-    import httpx, the OAuth client or the token store, which is most of a first request's imports.
-    """
+    """A function's Pleo client factory, built when a request first talks to Pleo: the pages that
+    only read the table (the settings page, the form pages, OAuth start) and the sync runs that
+    find their source unchanged then never import httpx or the Pleo client, which was most of a
+    first request's imports."""
 
     def __init__(self, build: Callable[[], PleoClients]) -> None:
         self._build = build
@@ -263,7 +263,7 @@ def build_oauth_function(
         states=OAuthStateStore(table),
         browser_binding=web.browser_binding,
         oauth_client=oauth,
-        pleo=_pleo_clients(settings, tokens),
+        pleo=PleoClientsOnFirstUse(lambda: _pleo_clients(settings, tokens)),
         tokens=tokens,
         installations=InstallationRepository(table),
         sync_queue=SyncQueue(settings.sync_queue_url),
@@ -380,7 +380,9 @@ def build_worker(
     tokens = _token_store(settings, table, _oauth_client(settings, secrets))
     return SyncDeps(
         installations=InstallationRepository(table),
-        pleo=_pleo_clients(settings, tokens, shared_budget_table=settings.table_name),
+        pleo=PleoClientsOnFirstUse(
+            lambda: _pleo_clients(settings, tokens, shared_budget_table=settings.table_name)
+        ),
         tokens=tokens,
         adapter=load_adapter(settings.adapter),
         runs=SyncRunRepository(table),

@@ -14,10 +14,9 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
-
-import httpx
 
 from pleo_connector.observability import logger
 from pleo_connector.pleo.errors import (
@@ -30,6 +29,8 @@ from pleo_connector.pleo.errors import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    import httpx
 
 AUTHORIZE_PATH = "/oauth/authorize"
 TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
@@ -140,7 +141,7 @@ class OAuthClient:
         self._secret_source = client_secret
         self._timeout = float(timeout)
         self._owns_http = http is None
-        self._http = http or httpx.AsyncClient()
+        self._given_http = http
 
     def __repr__(self) -> str:
         return f"OAuthClient(token_endpoint={self.token_endpoint!r}, client_id={self.client_id!r})"
@@ -154,8 +155,18 @@ class OAuthClient:
         """The longest one token request can take, end to end (sizes the refresh lease)."""
         return self._timeout
 
+    @cached_property
+    def _http(self) -> httpx.AsyncClient:
+        """Made on the first token request: a route that never calls the token endpoint (OAuth
+        start) imports no httpx and builds no TLS context."""
+        if self._given_http is not None:
+            return self._given_http
+        import httpx
+
+        return httpx.AsyncClient()
+
     async def aclose(self) -> None:
-        if self._owns_http:
+        if self._owns_http and "_http" in self.__dict__:
             await self._http.aclose()
 
     async def exchange_code(self, code: str, code_verifier: str, redirect_uri: str) -> TokenSet:
@@ -185,6 +196,8 @@ class OAuthClient:
     async def _token_request(
         self, form: dict[str, str], grant: str, secret_values: tuple[str, ...]
     ) -> TokenSet:
+        import httpx
+
         client_secret = self._client_secret()
         basic = httpx.BasicAuth(quote(self.client_id, safe=""), quote(client_secret, safe=""))
         request = self._http.build_request(
