@@ -617,13 +617,6 @@ def _value_size(value: Any) -> int:
 
 
 ADAPTERS = ("json", "gnucash")
-# The GnuCash book's dimensions (docs/adapters.md), as its demo installation chooses them.
-GNUCASH_CHOICES = {
-    "tag_groups": ["JOBS", "CUSTOMERS"],
-    "tax_codes": True,
-    "vendors": True,
-    "accounts": True,
-}
 
 
 def measure(
@@ -638,7 +631,13 @@ def measure(
     from local.resources import create_all
     from local.services import aws_endpoint_env, free_port, start_dynamodb_local, start_moto_server
     from pleo_connector.store.dynamodb import DynamoTable
-    from tests.integration.sync.engine_world import install, snapshot, sync_once, worker
+    from tests.integration.sync.engine_world import (
+        install,
+        install_gnucash,
+        snapshot,
+        sync_once,
+        worker,
+    )
 
     notes: dict[str, Any] = {}
     counter = CallCounter()
@@ -698,9 +697,8 @@ def measure(
             notes["entities"] += sum(
                 len(document[kind]) for kind in ("taxCodes", "vendors", "accounts")
             )
-        world = install(dict(os.environ), table, company, api_key, source)
-        if adapter == "gnucash":
-            _name_the_book(table, world.installation_id, source)
+        installed = install_gnucash if adapter == "gnucash" else install
+        world = installed(dict(os.environ), table, company, api_key, source)
         notes["adapter"] = adapter
         fast = {**template_env, "PLEO_RATE_BUDGET_PER_MIN": "100000"}
         with environment(fast):
@@ -823,25 +821,6 @@ def _gnucash_book(path: Path, entities: int) -> tuple[Path, int]:
 
     write_large_book(path, entities)
     return path, sum(large_counts(entities).values()) + 2 + 3
-
-
-def _name_the_book(table: Any, installation_id: str, book: Path) -> None:
-    """Point the installation's settings at `book` with the GnuCash dimensions: its location is
-    no secret, so the stored settings hold nothing encrypted."""
-    from pleo_connector.adapters.gnucash import GnuCashSettings
-    from pleo_connector.crypto import CredentialCipher
-    from pleo_connector.installation_config import seal_connection
-    from pleo_connector.store.installations import InstallationRepository
-
-    repository = InstallationRepository(table)
-    record = repository.get(installation_id)
-    if record is None:
-        raise RuntimeError("the installation just made is not in the table")
-    cipher = CredentialCipher(os.environ["KMS_KEY_ID"])
-    sealed = seal_connection(cipher, installation_id, "gnucash", GnuCashSettings(book=str(book)))
-    repository.create_or_update(
-        replace(record, config={"connection": sealed}, sync_choices=GNUCASH_CHOICES)
-    )
 
 
 def _timed_invocation(

@@ -47,6 +47,13 @@ if TYPE_CHECKING:
 
 GROUPS = ("DEPT", "JOBS")
 CHOICES = {"tag_groups": list(GROUPS), "tax_codes": True, "vendors": True, "accounts": True}
+# A GnuCash book's two dimensions (docs/adapters.md), both chosen.
+GNUCASH_CHOICES = {
+    "tag_groups": ["JOBS", "CUSTOMERS"],
+    "tax_codes": True,
+    "vendors": True,
+    "accounts": True,
+}
 SCHEDULED = SyncReason.SCHEDULED
 
 
@@ -249,6 +256,27 @@ def install(
         )
     )
     return EngineWorld(dict(env), table, installation_id, company_id, source)
+
+
+def install_gnucash(
+    env: Mapping[str, str], table: DynamoTable, company_id: str, api_key: str, book: Path
+) -> EngineWorld:
+    """`install`, for `ADAPTER=gnucash`: the settings name `book` and choose its two dimensions.
+    A book's location is no secret, so the stored settings hold nothing encrypted."""
+    from pleo_connector.adapters.gnucash import GnuCashSettings
+
+    found = install(env, table, company_id, api_key, book)
+    repository = InstallationRepository(table)
+    record = repository.get(found.installation_id)
+    assert record is not None
+    cipher = CredentialCipher(env["KMS_KEY_ID"])
+    sealed = seal_connection(
+        cipher, found.installation_id, "gnucash", GnuCashSettings(book=str(book))
+    )
+    repository.create_or_update(
+        replace(record, config={"connection": sealed}, sync_choices=GNUCASH_CHOICES)
+    )
+    return found
 
 
 # --- one run -------------------------------------------------------------------------------------

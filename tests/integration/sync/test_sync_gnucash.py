@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections import Counter
-from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -18,13 +17,15 @@ import pytest
 
 from local import gnucash_books as books
 from local.services import LOCAL_REGION, Service
-from pleo_connector.adapters.gnucash import GnuCashSettings
-from pleo_connector.crypto import CredentialCipher
-from pleo_connector.installation_config import seal_connection
 from pleo_connector.store.dynamodb import DynamoTable
-from pleo_connector.store.installations import InstallationRepository
 from pleo_connector.vocabulary import Kind, SyncOutcome
-from tests.integration.sync.engine_world import EngineWorld, install, sync_once, worker, worker_env
+from tests.integration.sync.engine_world import (
+    EngineWorld,
+    install_gnucash,
+    sync_once,
+    worker,
+    worker_env,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,13 +34,6 @@ if TYPE_CHECKING:
     from tests.support.emulator import RunningEmulator
 
 pytestmark = pytest.mark.integration
-
-CHOICES = {
-    "tag_groups": ["JOBS", "CUSTOMERS"],
-    "tax_codes": True,
-    "vendors": True,
-    "accounts": True,
-}
 
 
 @pytest.fixture
@@ -69,19 +63,7 @@ def world(
     company_id = str(emulator.control.seed_company()["id"])
     api_key = emulator.control.issue_api_key(company_id)
     book = books.write_demo_book(tmp_path / "nordlys.gnucash")
-    found = install(env, table, company_id, api_key, book)
-    # The installation's settings: the book and the two GnuCash dimensions.
-    repository = InstallationRepository(table)
-    record = repository.get(found.installation_id)
-    assert record is not None
-    cipher = CredentialCipher(env["KMS_KEY_ID"])
-    sealed = seal_connection(
-        cipher, found.installation_id, "gnucash", GnuCashSettings(book=str(book))
-    )
-    repository.create_or_update(
-        replace(record, config={"connection": sealed}, sync_choices=CHOICES)
-    )
-    return found
+    return install_gnucash(env, table, company_id, api_key, book)
 
 
 def expected_pleo(book: Path) -> dict[str, set[tuple[Any, ...]]]:

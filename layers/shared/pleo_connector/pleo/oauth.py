@@ -140,7 +140,6 @@ class OAuthClient:
         self.token_endpoint = token_endpoint or _join(auth_url, TOKEN_PATH)
         self._secret_source = client_secret
         self._timeout = float(timeout)
-        self._owns_http = http is None
         self._given_http = http
 
     def __repr__(self) -> str:
@@ -166,7 +165,8 @@ class OAuthClient:
         return httpx.AsyncClient()
 
     async def aclose(self) -> None:
-        if self._owns_http and "_http" in self.__dict__:
+        """Closes the HTTP client it made itself, if it made one; a given one is the giver's."""
+        if self._given_http is None and "_http" in self.__dict__:
             await self._http.aclose()
 
     async def exchange_code(self, code: str, code_verifier: str, redirect_uri: str) -> TokenSet:
