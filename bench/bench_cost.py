@@ -16,11 +16,12 @@ about 10,000 entities. What one run costs is measured with the real code on the 
 - a fresh interpreter imports the worker's handler and builds its clients: the cold-start
   surcharge, paid once per worker environment, shared by the installations it serves.
 
-Metrics: the model counts the EMF metrics of the metric contract (docs: bench/README.md, "Cost
-model"): the series that exist (billed per month, whatever the number of installations, since
-no dimension names an installation), and the EMF bytes one no-op run logs for them, serialised by
-Powertools Metrics itself (a dispatch's few lines, shared by every installation, are left out).
-These assume the contract, not what the code emits today.
+Metrics: the model counts the series the measured runs printed (their EMF lines, as the worker's
+handler printed them; billed per month whatever the number of installations, since no dimension
+names an installation), and their bytes. The dispatcher's `Installations` gauge is counted from
+the contract (a series for each status, the most a deployment has), for the hours it gets data
+(one in each window of sync/dispatcher.py's `GAUGE_WINDOW_S`). A dispatch's own EMF lines, shared
+by every installation, are left out.
 
 The counts are multiplied by the list prices of bench/prices.toml (one table per region, with the
 date they were taken). It prints `$ per installation-month`, `$ per 1,000 installations`, the
@@ -72,6 +73,8 @@ SQS_POLLERS = 5
 SQS_LONG_POLL_S = 20
 PLEO_LATENCY_MS = 200
 
+Series = tuple[str, tuple[tuple[str, str], ...]]  # a metric's name and its dimensions, sorted
+
 
 # ---------------------------------------------------------------------------------------------
 # The model: pure arithmetic, tested by tests/unit/bench/test_bench_cost.py
@@ -115,14 +118,21 @@ class Measured:
     settings_rru: float
     settings_wru: float
     stored_bytes: int
-    # Series of the contract that get data every hour (what no-op runs and dispatches emit),
-    # and all of them.
-    metric_series: int
+    # The series the measured run printed, each fed every hour; the gauge's series (one a status)
+    # and the share of hours they get data; all the series the contract allows.
+    run_series: frozenset[Series]
+    gauge_series: int
+    gauge_hours_share: float
     metric_series_possible: int
     extra: dict[str, float] = field(default_factory=dict)
 
     def calls(self, counter: Mapping[str, float], service: str) -> float:
         return sum(count for name, count in counter.items() if name.startswith(f"{service}."))
+
+    @property
+    def metric_series(self) -> float:
+        """Metric-months a month: CloudWatch bills each series for the hours it gets data."""
+        return len(self.run_series) + self.gauge_series * self.gauge_hours_share
 
 
 @dataclass(frozen=True)
@@ -136,6 +146,7 @@ class RunFigures:
     log_bytes: float
     emf_bytes: float
     pleo_requests: int
+    series: frozenset[Series] = frozenset()
 
 
 def full_share(sync_rate_minutes: float, full_reconcile_hours: float) -> float:
@@ -147,8 +158,8 @@ def full_share(sync_rate_minutes: float, full_reconcile_hours: float) -> float:
 
 def with_unchanged_runs(m: Measured, unchanged: RunFigures, share: float) -> Measured:
     """The typical run when `share` of them are the measured full no-op run and the rest skip an
-    unchanged source: each per-run figure is the mix of the two. The unchanged runs feed one
-    more series (Syncs by the outcome `unchanged`)."""
+    unchanged source: each per-run figure is the mix of the two, and the series are both runs'
+    (the unchanged run's own: Syncs by the outcome `unchanged`)."""
 
     def mix(full: float, skipped: float) -> float:
         return share * full + (1 - share) * skipped
@@ -164,7 +175,7 @@ def with_unchanged_runs(m: Measured, unchanged: RunFigures, share: float) -> Mea
         noop_wru=mix(m.noop_wru, unchanged.wru),
         noop_log_bytes=mix(m.noop_log_bytes, unchanged.log_bytes),
         noop_emf_bytes=mix(m.noop_emf_bytes, unchanged.emf_bytes),
-        metric_series=m.metric_series + (1 if share < 1 else 0),
+        run_series=m.run_series | unchanged.series if share < 1 else m.run_series,
     )
 
 
@@ -338,8 +349,8 @@ def model(measured: Measured, facts: Facts, installations: int) -> list[Item]:
             m.metric_series / installations,
             "metric-months",
             "metric_month",
-            "series of the metric contract that get data every hour (shared by every "
-            "installation: no dimension names one)",
+            "series the runs print, each billed for the hours it gets data (shared by every "
+            "installation: no dimension names one); the Installations gauge's window",
         ),
     ]
 
@@ -402,43 +413,39 @@ def metric_series_possible() -> int:
     return installs + len(SyncOutcome) + records + len(single) + dispatch_run_series()
 
 
-# What a no-op run emits per the contract: Syncs with its outcome, the run's duration, its Pleo
-# requests and 429s, the budget's DynamoDB calls (it creates, updates or archives nothing, so no
-# SyncRecords). These series get data every hour; the others only when something happens.
-NOOP_RUN_SERIES = 5
-
-
 def dispatch_run_series() -> int:
-    """What every dispatcher run emits per the contract: the `Installations` gauge, one series
-    per status that has installations; all of them, at most, get data every hour too."""
+    """What the dispatcher's gauge can print per the contract: one series per status (a status
+    with no installation gets no point)."""
     from pleo_connector.vocabulary import InstallationStatus
 
     return len(InstallationStatus)
 
 
-def hourly_series() -> int:
-    """The series of the contract that get data every hour: a no-op run's and a dispatch's."""
-    return NOOP_RUN_SERIES + dispatch_run_series()
+def gauge_hours_share(sync_rate_minutes: int) -> float:
+    """The share of hours the `Installations` gauge gets data: one run in each gauge window
+    sends it, or every run when the schedule's period is a window or longer."""
+    from pleo_connector.sync.dispatcher import GAUGE_WINDOW_S
+
+    return 3600 / max(GAUGE_WINDOW_S, sync_rate_minutes * 60)
 
 
-def emf_bytes_of_noop_run(outcome: str, service: str = "pleo-connector") -> int:
-    """The bytes of the EMF lines a no-op run logs per the contract, serialised by Powertools
-    Metrics (one line per dimension set)."""
-    from aws_lambda_powertools import Metrics
-    from aws_lambda_powertools.metrics import MetricUnit
-
-    metrics = Metrics(namespace="PleoConnector", service=service)
-    metrics.add_dimension("Outcome", outcome)
-    metrics.add_metric("Syncs", MetricUnit.Count, 1)
-    emitted = len(json.dumps(metrics.serialize_metric_set())) + 1
-    metrics.clear_metrics()
-    metrics.add_metric("SyncRunDuration", MetricUnit.Milliseconds, 1234.5)
-    metrics.add_metric("PleoRequests", MetricUnit.Count, 101)
-    metrics.add_metric("Pleo429s", MetricUnit.Count, 0)
-    metrics.add_metric("BudgetDynamoDBCalls", MetricUnit.Count, 5)
-    emitted += len(json.dumps(metrics.serialize_metric_set())) + 1
-    metrics.clear_metrics()
-    return emitted
+def printed_metrics(stdout: str) -> tuple[frozenset[Series], int]:
+    """The series of the EMF lines in `stdout` (metric name and its dimensions, sorted), and the
+    bytes of those lines."""
+    series: set[Series] = set()
+    size = 0
+    for line in stdout.splitlines():
+        if not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        if "_aws" not in entry:
+            continue
+        size += len(line.encode()) + 1
+        for directive in entry["_aws"]["CloudWatchMetrics"]:
+            for names in directive["Dimensions"]:
+                dimensions = tuple(sorted((name, str(entry[name])) for name in names))
+                series.update((metric["Name"], dimensions) for metric in directive["Metrics"])
+    return frozenset(series), size
 
 
 # ---------------------------------------------------------------------------------------------
@@ -620,7 +627,11 @@ ADAPTERS = ("json", "gnucash")
 
 
 def measure(
-    entities: int, dispatch_count: int, budget_per_min: int, adapter: str = "json"
+    entities: int,
+    dispatch_count: int,
+    budget_per_min: int,
+    adapter: str = "json",
+    sync_rate_minutes: int = 60,
 ) -> tuple[Measured, dict[str, Any]]:
     """Runs the stand-ins and the real code; see the module's docstring."""
     import boto3
@@ -714,12 +725,13 @@ def measure(
         counter.install()
         stack.callback(counter.uninstall)
         control.clear_request_log()
-        answer, noop_ms, log = _timed_invocation(worker_module, event)
+        answer, noop_ms, log, emf = _timed_invocation(worker_module, event)
         if answer.get("batchItemFailures"):
             raise RuntimeError(f"the no-op run failed: {answer}")
         notes["noop_outcome"] = _outcome_of(log.getvalue())
         noop_calls, noop_rru, noop_wru = Counter(counter.calls), counter.rru, counter.wru
         noop_log_bytes = len(log.getvalue().encode())
+        noop_series, noop_emf_bytes = printed_metrics(emf)
         pleo_counts = control.counters()
         notes["noop_pleo_requests"] = sum(pleo_counts.values())
         notes["noop_pleo_writes"] = sum(
@@ -736,17 +748,19 @@ def measure(
             worker_module.deps()
             counter.reset()
             control.clear_request_log()
-            answer, unchanged_ms, log = _timed_invocation(worker_module, event)
+            answer, unchanged_ms, log, emf = _timed_invocation(worker_module, event)
             if answer.get("batchItemFailures") or _outcome_of(log.getvalue()) != "unchanged":
                 raise RuntimeError(f"the run with an interval did not skip: {log.getvalue()}")
+            unchanged_series, unchanged_emf_bytes = printed_metrics(emf)
             unchanged = RunFigures(
                 ms=unchanged_ms,
                 calls=Counter(counter.calls),
                 rru=counter.rru,
                 wru=counter.wru,
                 log_bytes=len(log.getvalue().encode()),
-                emf_bytes=emf_bytes_of_noop_run("unchanged"),
+                emf_bytes=unchanged_emf_bytes,
                 pleo_requests=sum(control.counters().values()),
+                series=unchanged_series,
             )
         _cached.cache_clear()
         worker_module.deps.cache_clear()
@@ -795,7 +809,7 @@ def measure(
         noop_rru=noop_rru,
         noop_wru=noop_wru,
         noop_log_bytes=noop_log_bytes,
-        noop_emf_bytes=emf_bytes_of_noop_run(notes["noop_outcome"]),
+        noop_emf_bytes=noop_emf_bytes,
         cold_ms=cold_ms,
         cold_secret_reads=cold_secret_reads,
         dispatch_ms_per_installation=dispatch_ms / sent,
@@ -806,7 +820,9 @@ def measure(
         settings_rru=settings_rru,
         settings_wru=settings_wru,
         stored_bytes=stored,
-        metric_series=hourly_series(),
+        run_series=noop_series,
+        gauge_series=dispatch_run_series(),
+        gauge_hours_share=gauge_hours_share(sync_rate_minutes),
         metric_series_possible=metric_series_possible(),
     )
     notes["dispatched"] = sent
@@ -825,17 +841,18 @@ def _gnucash_book(path: Path, entities: int) -> tuple[Path, int]:
 
 def _timed_invocation(
     worker_module: ModuleType, event: dict[str, Any]
-) -> tuple[dict[str, Any], float, io.StringIO]:
+) -> tuple[dict[str, Any], float, io.StringIO, str]:
     """One invocation of the worker's handler, as Lambda makes it: its answer, its time in ms,
-    and what it logged."""
+    what it logged, and what else it printed (its EMF lines)."""
     from local.lambda_runtime import LambdaContext
 
-    with captured_logs() as log:
+    printed = io.StringIO()
+    with captured_logs() as log, contextlib.redirect_stdout(printed):
         context = LambdaContext("SyncWorkerFunction", 1024, str(uuid.uuid4()), _deadline_ms(120))
         started = time.perf_counter()
         answer = worker_module.handler(event, context)
         elapsed_ms = (time.perf_counter() - started) * 1000
-    return answer, elapsed_ms, log
+    return answer, elapsed_ms, log, printed.getvalue()
 
 
 def _outcome_of(log: str) -> str:
@@ -884,7 +901,10 @@ def report(
         f"bench: cost.settings_view_dynamodb_calls = {m.calls(m.settings_calls, 'dynamodb')} calls",
         f"bench: cost.dispatch_ms_per_installation = {m.dispatch_ms_per_installation:.2f} ms",
         f"bench: cost.stored_bytes_per_installation = {m.stored_bytes} bytes",
-        f"bench: cost.metric_series_hourly = {m.metric_series} series",
+        f"bench: cost.metric_series_hourly = {len(m.run_series)} series",
+        f"bench: cost.metric_series_gauge = {m.gauge_series} series, "
+        f"{m.gauge_hours_share:.3f} of the hours",
+        f"bench: cost.metric_months = {m.metric_series:.2f} metric-months",
         f"bench: cost.metric_series_possible = {m.metric_series_possible} series",
     ]
     lines += _biggest_lines("cost", total)
@@ -906,8 +926,10 @@ def report(
         + f" (one dispatch of {notes['dispatched']})",
         "",
         *_bill_lines(priced, total, knobs=True),
-        "  Metrics and their EMF bytes follow the metric contract, not today's code: the "
-        f"{m.metric_series} series no-op runs and dispatches emit get data every hour; were all "
+        f"  Metrics: the no-op run printed {len(m.run_series)} series ("
+        + ", ".join(sorted({name for name, _ in m.run_series}))
+        + f"), each fed every hour, and the Installations gauge's {m.gauge_series} (one a "
+        f"status) get data {m.gauge_hours_share:.1%} of the hours; were all "
         f"{m.metric_series_possible} series of the contract to get data every hour, metrics "
         f"would cost ${m.metric_series_possible * prices['metric_month']:.2f} a month for the "
         "deployment.",
@@ -1071,7 +1093,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     prices, taken = load_prices(args.region)
     region = args.region or str(tomllib.loads(PRICES.read_text())["default_region"])
-    measured, notes = measure(args.entities, args.dispatch, budget, args.adapter)
+    measured, notes = measure(
+        args.entities, args.dispatch, budget, args.adapter, facts.sync_rate_minutes
+    )
     notes["budget_per_min"] = budget
     if notes["noop_pleo_writes"]:
         print(f"the no-op run wrote to Pleo: {notes}", file=sys.stderr)

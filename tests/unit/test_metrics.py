@@ -60,6 +60,14 @@ def test_a_run_records_its_records_duration_and_requests(
     }
 
 
+def test_a_run_without_requests_or_429s_sends_neither_count(
+    recorded_metrics: Callable[[], dict[MetricKey, list[float]]],
+) -> None:
+    metrics.run_counted(run_record(applied={}, failed={}, requests=0, rate_limited=0))
+
+    assert recorded_metrics() == {("SyncRunDuration", ()): [1500.0]}
+
+
 def test_counts_add_up_and_durations_stay_apart(
     recorded_metrics: Callable[[], dict[MetricKey, list[float]]],
 ) -> None:

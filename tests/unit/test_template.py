@@ -19,12 +19,14 @@ from cfnlint.api import ManualArgs, lint_file
 from local.resources import TEMPLATE, load_template, resources_of_type
 from pleo_connector.config import (
     AdapterSettings,
+    DispatcherFunctionSettings,
     PleoSettings,
     QueueSettings,
     StoreSettings,
     WebSettings,
 )
 from pleo_connector.store.dynamodb import SCHEDULABLE_INDEX, STATUS_INDEX
+from pleo_connector.sync.dispatcher import GAUGE_WINDOW_S
 from tests.support.metric_contract import emitted_series
 
 if TYPE_CHECKING:
@@ -370,6 +372,14 @@ def check_parameters(template: Template) -> None:
     assert (reconcile["Default"], reconcile["MinValue"], reconcile["MaxValue"]) == (0, 0, 720)
     worker = _properties(template, WORKER)["Environment"]["Variables"]
     assert worker["SYNC_FULL_RECONCILE_HOURS"] == {"Ref": "FullReconcileHours"}
+    # The dispatcher knows the schedule's period (which run sends the gauge), within the bounds
+    # its settings model takes.
+    rate = parameters["SyncRateMinutes"]
+    rate_field = DispatcherFunctionSettings.model_fields["sync_rate_minutes"]
+    bounds = {type(m).__name__: m for m in rate_field.metadata}
+    assert (rate["MinValue"], rate["MaxValue"]) == (bounds["Ge"].ge, bounds["Le"].le)
+    dispatcher = _properties(template, DISPATCHER)["Environment"]["Variables"]
+    assert dispatcher["SYNC_RATE_MINUTES"] == {"Ref": "SyncRateMinutes"}
 
 
 def check_policies_scoped(template: Template) -> None:
@@ -873,7 +883,8 @@ def check_dashboard(template: Template) -> None:
         for part in row
         if isinstance(part, dict) and 'MetricName="Installations"' in part.get("expression", "")
     ]
-    assert re.search(r"', '(Maximum|Average)', \d+\)$", by_status), by_status
+    # A gauge sent once in each window: its points are read over the window, not summed.
+    assert re.search(rf"', '(Maximum|Average)', {GAUGE_WINDOW_S}\)$", by_status), by_status
     errors = {dict(dims)["FunctionName"] for space, metric, dims in shown if metric == "Errors"}
     assert errors == {f"<{name}>" for name in functions(template)}
     assert ("AWS/ApiGateway", "5xx", (("ApiId", "<HttpApi>"),)) in shown

@@ -149,6 +149,9 @@ class DisconnectFunctionSettings(StoreSettings, PleoSettings, WebSettings):
 class DispatcherFunctionSettings(StoreSettings, QueueSettings):
     """The scheduled dispatcher."""
 
+    # The schedule's period (the template's `SyncRateMinutes`, within its bounds).
+    sync_rate_minutes: int = Field(alias="SYNC_RATE_MINUTES", default=60, ge=5, le=720)
+
 
 class WorkerFunctionSettings(StoreSettings, PleoSettings, QueueSettings, AdapterSettings):
     """The sync worker."""

@@ -190,8 +190,12 @@ def run_counted(run: RunCounts) -> None:
             recorded.add(Metric.SYNC_RECORDS, count, Kind=str(kind), Action=FAILED_ACTION)
     duration_ms = (run.finished_at - run.started_at).total_seconds() * 1000
     recorded.add(Metric.SYNC_RUN_DURATION, max(duration_ms, 0.0), MILLISECONDS)
-    recorded.add(Metric.PLEO_REQUESTS, run.requests)
-    recorded.add(Metric.PLEO_429S, run.rate_limited)
+    # A count of 0 is left unsent: CloudWatch bills a series for each hour it gets data, and most
+    # runs make no 429 (an unchanged run no request). The alarms treat missing data as 0.
+    if run.requests:
+        recorded.add(Metric.PLEO_REQUESTS, run.requests)
+    if run.rate_limited:
+        recorded.add(Metric.PLEO_429S, run.rate_limited)
 
 
 def budget_call() -> None:

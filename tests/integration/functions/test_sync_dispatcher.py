@@ -116,10 +116,14 @@ def test_dispatches_schedulable_installations_and_keeps_idle_grants_alive(
     assert result["keep_alive"] == len(kept_alive)
 
 
-def test_each_run_prints_the_installations_of_each_status(
-    dispatcher_env: dict[str, str], capsys: pytest.CaptureFixture[str]
+def test_a_run_prints_the_installations_of_each_status(
+    dispatcher_env: dict[str, str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Given: installations in three statuses (the table is the session's: others may be there)
+    # Given: installations in three statuses (the table is the session's: others may be there),
+    # and a schedule of six hours, whose every run is the first of its gauge window
+    monkeypatch.setenv("SYNC_RATE_MINUTES", "360")
     table = DynamoTable(dispatcher_env["TABLE_NAME"])
     for status in (
         InstallationStatus.ACTIVATED,

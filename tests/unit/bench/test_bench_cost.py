@@ -46,7 +46,9 @@ def measured(**changes: object) -> Measured:
         "settings_rru": 3.0,
         "settings_wru": 0.0,
         "stored_bytes": 1024**3 // 2,
-        "metric_series": 5,
+        "run_series": frozenset({("Syncs", (("Outcome", "noop"),)), ("SyncRunDuration", ())}),
+        "gauge_series": 6,
+        "gauge_hours_share": 0.5,
         "metric_series_possible": 56,
     }
     figures.update(changes)
@@ -153,17 +155,47 @@ def test_facts_come_from_the_template() -> None:
     assert facts.secrets >= 2
 
 
-def test_the_contract_allows_more_series_than_get_data_every_hour() -> None:
-    assert bench_cost.metric_series_possible() > bench_cost.hourly_series()
-
-
 def test_the_contract_counts_every_series_the_app_can_print() -> None:
     _, printable = emitted_series(load_template())
 
     assert bench_cost.metric_series_possible() == len(printable)
     gauge = {series for series in printable if series[0] == "Installations"}
     assert bench_cost.dispatch_run_series() == len(gauge)
-    assert bench_cost.hourly_series() == bench_cost.NOOP_RUN_SERIES + len(gauge)
+
+
+def test_each_series_is_billed_for_the_hours_it_gets_data() -> None:
+    run = measured()
+
+    assert run.metric_series == pytest.approx(2 + 6 * 0.5)
+    # The gauge: once in six hours on an hourly or faster schedule, every run of a slower one.
+    assert bench_cost.gauge_hours_share(60) == pytest.approx(1 / 6)
+    assert bench_cost.gauge_hours_share(5) == pytest.approx(1 / 6)
+    assert bench_cost.gauge_hours_share(360) == pytest.approx(1 / 6)
+    assert bench_cost.gauge_hours_share(720) == pytest.approx(1 / 12)
+    items = items_by_name(bench_cost.model(run, FACTS, 10))
+    assert items["CloudWatch metrics"].quantity == pytest.approx(5 / 10)
+
+
+def test_the_series_and_bytes_come_from_the_emf_lines_printed() -> None:
+    emf = (
+        '{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"PleoConnector",'
+        '"Dimensions":[["Outcome","service"]],"Metrics":[{"Name":"Syncs","Unit":"Count"}]}]},'
+        '"Outcome":"unchanged","service":"pleo-connector","Syncs":[1.0]}'
+    )
+    other = '{"_aws":{"Timestamp":1,"CloudWatchMetrics":[{"Namespace":"PleoConnector",'
+    other += '"Dimensions":[["service"]],"Metrics":[{"Name":"SyncRunDuration","Unit":'
+    other += '"Milliseconds"},{"Name":"PleoRequests","Unit":"Count"}]}]},"service":"s",'
+    other += '"SyncRunDuration":[5.0],"PleoRequests":[3.0]}'
+    stdout = "\n".join([emf, '{"message": "not a metric"}', "plain text", other]) + "\n"
+
+    series, size = bench_cost.printed_metrics(stdout)
+
+    assert series == {
+        ("Syncs", (("Outcome", "unchanged"), ("service", "pleo-connector"))),
+        ("SyncRunDuration", (("service", "s"),)),
+        ("PleoRequests", (("service", "s"),)),
+    }
+    assert size == len(emf) + 1 + len(other) + 1
 
 
 # --- a full-reconcile interval -------------------------------------------------------------------
@@ -186,6 +218,7 @@ def test_the_typical_run_mixes_the_full_and_the_skipping_run_by_their_share() ->
         log_bytes=200,
         emf_bytes=300,
         pleo_requests=0,
+        series=frozenset({("Syncs", (("Outcome", "unchanged"),)), ("SyncRunDuration", ())}),
     )
 
     typical = bench_cost.with_unchanged_runs(full, skipping, 0.25)
@@ -196,6 +229,7 @@ def test_the_typical_run_mixes_the_full_and_the_skipping_run_by_their_share() ->
     assert typical.noop_rru == pytest.approx(0.25 * 10 + 0.75 * 2)
     assert typical.noop_wru == pytest.approx(0.25 * 4 + 0.75 * 3)
     assert typical.noop_log_bytes == pytest.approx(400)
+    assert typical.run_series == full.run_series | skipping.series
     assert typical.metric_series == full.metric_series + 1
     # Everything not per run stays as measured.
     assert (typical.cold_ms, typical.stored_bytes) == (full.cold_ms, full.stored_bytes)

@@ -1,10 +1,12 @@
 """The dispatcher: every schedulable installation once, never a paused, inactive or dead one, and
-messages SQS refused are reported without failing the whole run. Each run prints how many
-installations each status has (the `Installations` gauge), whether it sends them or not."""
+messages SQS refused are reported without failing the whole run. Each run counts how many
+installations each status has, whether it sends them or not, and the first run of every six hours
+prints the counts (the `Installations` gauge)."""
 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
@@ -13,7 +15,7 @@ from moto import mock_aws
 from pleo_connector import metrics
 from pleo_connector.store.errors import StoreUnavailableError
 from pleo_connector.store.installations import InstallationRecord, InstallationRepository
-from pleo_connector.sync.dispatcher import DispatchDeps, dispatch
+from pleo_connector.sync.dispatcher import DispatchDeps, dispatch, gauge_due
 from pleo_connector.sync_queue import QueueError, SyncQueue
 from pleo_connector.vocabulary import AuthMethod, InstallationStatus, LocalError
 from tests.support.observed_output import read_printed
@@ -53,11 +55,19 @@ def _install(
     )
 
 
-def _deps(installations: Any, stub: StubSqs) -> DispatchDeps:
+# A run at 06:10 UTC on an hourly schedule: the first of the gauge's 06:00-12:00 window.
+FIRST_OF_WINDOW = datetime(2026, 12, 3, 6, 10, tzinfo=UTC).timestamp()
+
+
+def _deps(
+    installations: Any, stub: StubSqs, *, now: float = FIRST_OF_WINDOW, period_s: float = 3600.0
+) -> DispatchDeps:
     return DispatchDeps(
         installations=installations,
         tokens=FakeTokens(),
         sync_queue=SyncQueue(QUEUE_URL, client=cast("Any", stub)),
+        clock=lambda: now,
+        schedule_period_s=period_s,
     )
 
 
@@ -129,7 +139,7 @@ def _printed_by_dispatch(
     return done, read_printed(capsys.readouterr().out)
 
 
-def test_each_run_prints_how_many_installations_each_status_has(
+def test_the_first_run_of_a_window_prints_how_many_installations_each_status_has(
     table: DynamoTable, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given: installations the dispatcher sends and ones it does not (paused, dead, stopped)
@@ -160,6 +170,54 @@ def test_each_run_prints_how_many_installations_each_status_has(
     assert printed.namespaces() == {"PleoConnector"}
     assert done.by_status[InstallationStatus.INACTIVE] == 0
     assert sum(done.by_status.values()) == 7
+
+
+def test_the_gauge_goes_out_once_in_six_hours_and_the_count_every_run(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given: a day of an hourly schedule whose ticks fall at ten past each hour
+    day = datetime(2026, 12, 3, 0, 10, tzinfo=UTC).timestamp()
+    ticks = [day + hour * 3600 for hour in range(24)]
+
+    # When
+    class Counted(ManyInstallations):
+        def count_by_status(self) -> dict[InstallationStatus, int]:
+            return {InstallationStatus.ACTIVATED: self.count}
+
+    printed_by_tick = [
+        _printed_by_dispatch(_deps(Counted(3), StubSqs(), now=tick), capsys, monkeypatch)
+        for tick in ticks
+    ]
+
+    # Then: every run counted, and only the runs of 00:10, 06:10, 12:10 and 18:10 sent the gauge
+    assert all(done.by_status == {InstallationStatus.ACTIVATED: 3} for done, _ in printed_by_tick)
+    gauged = [
+        datetime.fromtimestamp(tick, UTC).hour
+        for tick, (_, printed) in zip(ticks, printed_by_tick, strict=True)
+        if printed.metrics()
+    ]
+    assert gauged == [0, 6, 12, 18]
+
+
+@pytest.mark.parametrize(
+    ("minute_of_window", "period_minutes", "due"),
+    [
+        (0, 60, True),
+        (59, 60, True),
+        (60, 60, False),
+        (359, 60, False),
+        (14, 15, True),
+        (15, 15, False),
+        (200, 360, True),  # a period of a window or more: every run
+        (30, 720, True),
+    ],
+)
+def test_a_run_is_due_to_send_the_gauge_when_the_run_before_fell_in_an_earlier_window(
+    minute_of_window: int, period_minutes: int, due: bool
+) -> None:
+    window_start = datetime(2026, 12, 3, 12, 0, tzinfo=UTC).timestamp()
+
+    assert gauge_due(window_start + minute_of_window * 60, period_minutes * 60) is due
 
 
 def test_a_count_that_fails_is_logged_and_the_run_still_sends(

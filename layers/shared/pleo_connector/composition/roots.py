@@ -360,6 +360,7 @@ def build_dispatcher(settings: DispatcherFunctionSettings) -> DispatchDeps:
         installations=InstallationRepository(table),
         tokens=_token_store(settings, table),
         sync_queue=SyncQueue(settings.sync_queue_url),
+        schedule_period_s=settings.sync_rate_minutes * 60,
     )
 
 

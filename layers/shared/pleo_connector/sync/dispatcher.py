@@ -12,10 +12,12 @@ the next scheduled run sends them, while failing the run would make Lambda run i
 every message that did go out a second time. Only a run that sent nothing at all fails (SQS is
 down), and then a retry duplicates nothing.
 
-Each run also counts the installations in each status, for the dashboard (the `Installations`
-gauge of metrics.py; `InstallationRepository.count_by_status` says why through the `ByStatus`
-index). It counts after sending, and a count that fails is logged and skipped: failing the run for
-it would make Lambda run it again and send every message a second time.
+Each run also counts the installations in each status (`InstallationRepository.count_by_status`
+says why through the `ByStatus` index), for its log line, and the first run of every six hours
+sends the counts as the `Installations` gauge of metrics.py: CloudWatch bills a series for each
+hour it gets data, and counts that move over days need no hourly point. It counts after sending,
+and a count that fails is logged and skipped: failing the run for it would make Lambda run it
+again and send every message a second time.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 
 # How many of the unsent installations a log line names (the count is always there).
 LOGGED_UNSENT = 20
+# The `Installations` gauge is sent by the first run in each window of this length (UTC).
+GAUGE_WINDOW_S = 6 * 3600
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +51,8 @@ class DispatchDeps:
     tokens: CredentialVault
     sync_queue: SyncQueuePort
     clock: Callable[[], float] = time.time
+    # The schedule's period (`SyncRateMinutes`): it says which run is the first of its window.
+    schedule_period_s: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +84,24 @@ def dispatch(deps: DispatchDeps) -> Dispatched:
         kept_alive.sent,
         dispatched.unsent + kept_alive.unsent,
         dispatched.abandoned or kept_alive.abandoned,
-        _count_by_status(deps.installations),
+        _count_by_status(deps.installations, gauge=gauge_due(deps.clock(), deps.schedule_period_s)),
     )
     if (done.unsent or done.abandoned) and not (done.dispatched or done.keep_alive):
         raise QueueError("the sync queue took none of the dispatched messages")
     return done
 
 
-def _count_by_status(installations: InstallationStore) -> dict[InstallationStatus, int]:
-    """The installations in each status, recorded as the `Installations` gauge; nothing (and a
-    warning) when the store cannot count them now."""
+def gauge_due(now: float, period_s: float, window_s: float = GAUGE_WINDOW_S) -> bool:
+    """Whether the run at `now` is the first of its gauge window: the run one period before it
+    fell in an earlier one. With a period of a window or more, every run is."""
+    return now // window_s != (now - period_s) // window_s
+
+
+def _count_by_status(
+    installations: InstallationStore, *, gauge: bool
+) -> dict[InstallationStatus, int]:
+    """The installations in each status, also recorded as the `Installations` gauge when `gauge`;
+    nothing (and a warning) when the store cannot count them now."""
     try:
         counts = installations.count_by_status()
     except StoreError as error:
@@ -96,7 +110,8 @@ def _count_by_status(installations: InstallationStore) -> dict[InstallationStatu
             extra={"operation": error.operation, "code": error.code},
         )
         return {}
-    metrics.installations_counted(counts)
+    if gauge:
+        metrics.installations_counted(counts)
     return counts
 
 

@@ -384,8 +384,7 @@ class _Run:
         )
 
     async def _sync(self) -> tuple[SyncOutcome, SyncRequest | None]:
-        if self._source_unchanged():
-            logger.info("the source and the settings are as the last full run left them")
+        if self._source_unchanged():  # the run's last line says so: its outcome is `unchanged`
             return SyncOutcome.UNCHANGED, None
         try:
             async with self.deps.pleo.for_installation(
