@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
     from pleo_connector.pleo.models import Installation, Introspection
     from pleo_connector.pleo.oauth import TokenSet
+    from pleo_connector.pleo.transport import RequestCounts
     from pleo_connector.store.installations import InstallationRecord
     from pleo_connector.store.oauth_state import OAuthState
     from pleo_connector.store.previews import PlanSummary, Preview
@@ -156,6 +157,12 @@ class PleoApi(Protocol):
 
     @property
     def installations(self) -> InstallationsApi: ...
+
+    @property
+    def request_counts(self) -> RequestCounts:
+        """Every request this session sent (retries too) and the 429s among them: a sync run's
+        counts are what its session sent, reads and writes alike."""
+        ...
 
     async def introspect(self) -> Introspection: ...
 

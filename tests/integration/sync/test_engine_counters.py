@@ -1,7 +1,8 @@
 """A whole engine run (`sync.engine`) as the worker builds it (`composition.roots.build_worker`), on
 DynamoDB Local, moto and the Pleo emulator, with the JSON snapshot adapter: a sync with nothing to
-change costs Pleo its list and search pages and one installation read, with no write, and costs
-DynamoDB at most 6 writes (lease taken and released, the run's record, the shared budget's block).
+change costs Pleo its list and search pages and one installation read, with no write (and its
+record counts them), and costs DynamoDB at most 6 writes (lease taken and released, the run's
+record, the shared budget's block).
 """
 
 from __future__ import annotations
@@ -156,6 +157,10 @@ async def test_a_sync_with_nothing_to_change_reads_only_the_pages_and_writes_at_
     }
     assert control.counters() == reads, control.counters()
     assert sum(reads.values()) == 2 + 2 + 1 + 2 + 2  # the same sum, from the counts by hand
+    # The run's record (and its PleoRequests metric) counts every request it sent, reads too.
+    last = worker_deps.runs.last_run(record.installation_id)
+    assert last is not None
+    assert (last.requests, last.rate_limited) == (sum(reads.values()), 0)
     assert sum(counted.writes.values()) <= MAX_NO_OP_WRITES, counted.calls
     assert counted.writes, "the counter saw none of the run's writes (the lease's, at least)"
     assert pleo_view(control.data(record.company_id)) == snapshot_view(SNAPSHOT, TAGS)

@@ -17,6 +17,7 @@ from pleo_connector.connect.oauth_install import OAuthInstallDeps
 from pleo_connector.connect.settings import SettingsDeps
 from pleo_connector.pleo.models import Installation, Introspection
 from pleo_connector.pleo.oauth import TokenSet
+from pleo_connector.pleo.transport import RequestCounts
 from pleo_connector.store.installations import InstallationRecord
 from pleo_connector.store.oauth_state import OAuthState, StateNotFoundError
 from pleo_connector.store.previews import Preview
@@ -151,6 +152,7 @@ class FakeInstallationsApi:
 class FakePleo:
     def __init__(self, api: FakeInstallationsApi) -> None:
         self._api = api
+        self.request_counts = RequestCounts()
 
     @property
     def installations(self) -> FakeInstallationsApi:

@@ -200,4 +200,7 @@ class ScriptedSteps:
         self.deadlines.append(deadline)
         if self.apply_error is not None:
             raise self.apply_error
-        return self.results.pop(0) if self.results else done(plan.counts())
+        result = self.results.pop(0) if self.results else done(plan.counts())
+        pleo.request_counts.sent += result.requests  # what the real steps send on the session
+        pleo.request_counts.rate_limited += result.rate_limited
+        return result

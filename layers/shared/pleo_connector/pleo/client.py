@@ -19,7 +19,7 @@ from pleo_connector.pleo.resources.installations import Installations
 from pleo_connector.pleo.resources.tags import TagGroups, Tags
 from pleo_connector.pleo.resources.tax_codes import TaxCodes
 from pleo_connector.pleo.resources.vendors import Vendors
-from pleo_connector.pleo.transport import DEFAULT_TIMEOUT, Transport
+from pleo_connector.pleo.transport import DEFAULT_TIMEOUT, RequestCounts, Transport
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -67,6 +67,10 @@ class PleoClient:
         self.vendors = Vendors(self.transport)
         self.accounts = Accounts(self.transport)
         self.companies = Companies(self.transport)
+
+    @property
+    def request_counts(self) -> RequestCounts:
+        return self.transport.counts
 
     @property
     def deadline(self) -> Deadline | None:

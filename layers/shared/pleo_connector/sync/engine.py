@@ -390,7 +390,15 @@ class _Run:
             async with self.deps.pleo.for_installation(
                 self.installation_id, self.record.auth_method
             ) as pleo:
-                return await self._reconcile(pleo)
+                counts = pleo.request_counts
+                sent, limited = counts.sent, counts.rate_limited
+                try:
+                    return await self._reconcile(pleo)
+                finally:
+                    # The run's requests: the installation's, the plan's reads, the writes, and
+                    # every retry of them (Pleo's rate limit counts each), and the 429s among them.
+                    self.requests = counts.sent - sent
+                    self.rate_limited = counts.rate_limited - limited
         except _LeaseLostError:
             raise
         except Exception as error:
@@ -570,8 +578,6 @@ class _Run:
     def _count(self, result: ApplyResult) -> None:
         self.applied.update(result.applied)
         self.problems.extend(result.failed)
-        self.requests += result.requests
-        self.rate_limited += result.rate_limited
 
     def _close(self, started_at: datetime, outcome: SyncOutcome, *, quiet: bool = False) -> None:
         """Record the run, then release the lease. `quiet`: the run is failing already, so a
