@@ -1,7 +1,8 @@
 """Scheduled by EventBridge Scheduler: one sync message per schedulable installation, and one
 keep-alive message per OAuth grant idle for two weeks, sent in batches of ten. Messages SQS
 refused are counted in the answer and logged; the run fails only when none went out. Each run
-also counts the installations in each status (the `Installations` metric, and the log line)."""
+also counts the installations in each status, for its log line, and the first run of every six
+hours sends the counts as the `Installations` metric."""
 
 from __future__ import annotations
 

@@ -209,9 +209,9 @@ def installation_stopped() -> None:
 
 
 def installations_counted(counts: Mapping[InstallationStatus, int]) -> None:
-    """How many installations each status has, as the dispatcher counted them (once a run, so
-    the point is a gauge: plot its Maximum or Average, not its Sum). A status with none gets no
-    point: its series costs nothing while it stays empty."""
+    """How many installations each status has, as the dispatcher counted them (one run in six
+    hours sends them, so the point is a gauge: plot its Maximum or Average, not its Sum). A
+    status with none gets no point: its series costs nothing while it stays empty."""
     for status, count in counts.items():
         if count:
             recorded.add(Metric.INSTALLATIONS, count, Status=str(status))
