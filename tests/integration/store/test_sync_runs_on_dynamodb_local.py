@@ -186,6 +186,29 @@ def test_a_mark_counts_only_for_the_run_right_after_the_one_that_left_it(
     assert after.reconciled is None
 
 
+def test_the_free_mark_is_the_last_runs_while_no_run_holds_the_lease_or_took_it_since(
+    table: DynamoTable, unique: str
+) -> None:
+    """What a run that skips an unchanged source goes by without taking the lease."""
+    clock = FakeClock()
+    runs = SyncRunRepository(table, clock=clock)
+    inst = f"{unique}-inst"
+    assert runs.free_mark(inst) is None  # no run yet
+    clean = runs.acquire(inst, ttl_s=60)
+    assert clean is not None
+    assert runs.free_mark(inst) is None  # held
+    runs.release(clean, MARK)
+
+    assert runs.free_mark(inst) == MARK
+    assert runs.free_mark(inst) == MARK  # reading it takes nothing
+
+    crashed = runs.acquire(inst, ttl_s=60)
+    assert crashed is not None
+    assert runs.free_mark(inst) is None  # held
+    clock.advance(61)  # it never released; its lease expired
+    assert runs.free_mark(inst) is None  # it took a token since the mark was left
+
+
 def test_a_released_lease_item_keeps_its_token_and_a_ttl(table: DynamoTable, unique: str) -> None:
     clock = FakeClock()
     runs = SyncRunRepository(table, clock=clock)

@@ -394,6 +394,12 @@ class FakeRuns:
     def lease_held(self, installation_id: str) -> bool:
         return self.held_by_other or self.lease is not None
 
+    def free_mark(self, installation_id: str) -> Reconciled | None:
+        if self.lease_held(installation_id) or self.mark is None:
+            return None
+        token, mark = self.mark
+        return mark if token == self.tokens else None
+
     def record(self, run: SyncRun) -> None:
         self.runs.append(run)
 

@@ -117,6 +117,20 @@ def test_a_scheduled_run_after_a_clean_one_skips_pleo_when_nothing_changed() -> 
     assert len(world.adapter.opened) == 1  # the second run asked, and read nothing
     assert [run.outcome for run in world.runs.runs] == [SyncOutcome.SYNCED, SyncOutcome.UNCHANGED]
     assert world.runs.lease is None
+    # It took no lease (it writes nothing but its record), and the mark holds for the next one.
+    assert len(world.runs.acquired_for) == 1
+    assert world.sync() == SyncOutcome.UNCHANGED
+    assert (world.pleo_reads, len(world.runs.acquired_for)) == (1, 1)
+
+
+def test_while_another_run_holds_the_lease_a_run_does_not_skip_on_the_mark() -> None:
+    """The run that holds it may be changing what the mark says: this one stops at the lease."""
+    world = World()
+    world.sync()
+    world.runs.held_by_other = True
+
+    assert world.sync() == SyncOutcome.BUSY
+    assert world.adapter.asked == []
 
 
 def test_a_changed_source_is_read_in_full() -> None:

@@ -208,6 +208,14 @@ class SyncRunRepository:
             return False
         return True
 
+    def free_mark(self, installation_id: str) -> Reconciled | None:
+        """The mark the last run left on the lease, while no run holds it and none took it
+        since (a strongly consistent read: a run that skips on it takes no lease)."""
+        item = self._table.get(_lease_key(installation_id))
+        if item is None or (get_n(item, "expires_at") or 0.0) > self._clock():
+            return None
+        return _reconciled(item, get_int(item, "token"))
+
     def lease_held(self, installation_id: str) -> bool:
         """Whether a run of the installation holds a live lease now (the pages ask)."""
         item = self._table.get(_lease_key(installation_id))

@@ -27,9 +27,11 @@ record refused, no notice from the reader) leaves on the lease what it reconcile
 settings and the source's revision. A scheduled run of an active, healthy installation that finds
 that mark from the run just before it, younger than `full_reconcile_s`, asks the source "changed
 since?" (a file's status, a conditional request), and when it has not, and the settings are the
-same, ends there as UNCHANGED: no Pleo request, no token. It carries the mark on with its first
-date, so a full reconcile (which also repairs what someone changed in Pleo by hand) still happens
-at least once per interval. "Sync now", continuations, first syncs and keep-alives always
+same, ends there as UNCHANGED: no Pleo request, no token, and no lease either, since it writes
+nothing but its record (one write, where the lease costs two). It goes by the mark only while no
+run holds the lease and none took it since the mark was left; otherwise it goes on to the lease
+as any run does. The mark keeps its first date, so a full reconcile (which also repairs what
+someone changed in Pleo by hand) still happens at least once per interval. "Sync now", continuations, first syncs and keep-alives always
 reconcile in full.
 """
 
@@ -290,6 +292,9 @@ async def sync_installation(
         deps.sync_queue.send(request)
         logger.info("too little time left in this invocation; the request is queued again")
         return SyncOutcome.DEFERRED
+    unchanged, connection = _skipped_as_unchanged(deps, record, request)
+    if unchanged:
+        return SyncOutcome.UNCHANGED
     run_s = deadline.remaining() if deadline is not None else DEFAULT_RUN_S
     lease = deps.runs.acquire(
         record.installation_id, run_s + deps.deadline_margin_s + deps.lease_grace_s
@@ -297,7 +302,57 @@ async def sync_installation(
     if lease is None:
         logger.info("another run of this installation holds the lease; this one stops")
         return SyncOutcome.BUSY
-    return await _Run(deps, record, request, deadline, lease).execute()
+    return await _Run(deps, record, request, deadline, lease, connection=connection).execute()
+
+
+def _skipped_as_unchanged(
+    deps: SyncDeps, record: InstallationRecord, request: SyncRequest
+) -> tuple[bool, BaseModel | None]:
+    """Whether this scheduled run ended here, as UNCHANGED and recorded (see the module's text),
+    and the connection settings it opened to ask, for the full run to reuse. It takes no lease:
+    it writes nothing but its record, and the mark it goes by is the one the last run left while
+    no run holds the lease (a run that holds it, or took it since, makes this one go on to the
+    lease and read in full)."""
+    if (
+        deps.full_reconcile_s <= 0
+        or request.reason is not SyncReason.SCHEDULED
+        or record.status is not InstallationStatus.ACTIVATED
+        or record.failure_count
+        or record.local_error is not None
+        or record.sync_requested_at is not None
+    ):
+        return False, None
+    started_at = deps.clock()
+    mark = deps.runs.free_mark(record.installation_id)
+    if (
+        mark is None
+        or started_at.timestamp() - mark.at >= deps.full_reconcile_s
+        or mark.settings_digest != settings_digest(deps.adapter.name, record)
+    ):
+        return False, None
+    from pleo_connector.adapters.sources import Revision
+
+    settings = None
+    try:
+        settings = connection_settings(
+            deps, record.installation_id, record.config.get("connection")
+        )
+        known = Revision(etag=mark.source_etag, modified=mark.source_modified)
+        if settings is None or not source_unchanged(deps.adapter, settings, known):
+            return False, settings
+    except SourceError:
+        return False, settings  # the full run meets it too, and counts it
+    run = SyncRun(
+        installation_id=record.installation_id,
+        started_at=started_at,
+        finished_at=deps.clock(),
+        reason=request.reason,
+        outcome=SyncOutcome.UNCHANGED,
+    )
+    metrics.run_counted(run)
+    deps.runs.record(run)
+    logger.info("sync run done", extra={"outcome": str(SyncOutcome.UNCHANGED)})
+    return True, settings
 
 
 def outcome_after_failure(deps: SyncDeps, installation_id: str, error: Exception) -> SyncOutcome:
@@ -326,8 +381,11 @@ class _Run:
         request: SyncRequest,
         deadline: Deadline | None,
         lease: Lease,
+        *,
+        connection: BaseModel | None = None,
     ) -> None:
         self.deps = deps
+        self._opened = connection  # the connection settings, when opened before the run
         self.started = record  # as read before the run: the status the run started from
         self.record = record  # as last written by the run
         self.request = request
@@ -384,8 +442,6 @@ class _Run:
         )
 
     async def _sync(self) -> tuple[SyncOutcome, SyncRequest | None]:
-        if self._source_unchanged():  # the run's last line says so: its outcome is `unchanged`
-            return SyncOutcome.UNCHANGED, None
         try:
             async with self.deps.pleo.for_installation(
                 self.installation_id, self.record.auth_method
@@ -404,35 +460,9 @@ class _Run:
         except Exception as error:
             return outcome_after_failure(self.deps, self.installation_id, error), None
 
-    def _source_unchanged(self) -> bool:
-        """Whether this scheduled run may end without reading Pleo (see the module's text)."""
-        deps, mark, record = self.deps, self.lease.reconciled, self.started
-        if (
-            deps.full_reconcile_s <= 0
-            or mark is None
-            or self.request.reason is not SyncReason.SCHEDULED
-            or record.status is not InstallationStatus.ACTIVATED
-            or record.failure_count
-            or record.local_error is not None
-            or record.sync_requested_at is not None
-            or deps.clock().timestamp() - mark.at >= deps.full_reconcile_s
-            or mark.settings_digest != settings_digest(deps.adapter.name, record)
-        ):
-            return False
-        from pleo_connector.adapters.sources import Revision
-
-        try:
-            settings = self._connection
-            known = Revision(etag=mark.source_etag, modified=mark.source_modified)
-            return settings is not None and source_unchanged(deps.adapter, settings, known)
-        except SourceError:
-            return False  # the full run meets it too, and counts it
-
     def _reconciled(self, started_at: datetime, outcome: SyncOutcome) -> Reconciled | None:
         """The mark this run leaves for the next: what it reconciled, when it ended complete and
-        clean; the mark it found, when it skipped an unchanged source; otherwise none."""
-        if outcome is SyncOutcome.UNCHANGED:
-            return self.lease.reconciled
+        clean; otherwise none."""
         clean = not self.problems and not self.notices
         if outcome not in (SyncOutcome.SYNCED, SyncOutcome.ACTIVATED) or not clean:
             return None
@@ -509,6 +539,8 @@ class _Run:
     def _connection(self) -> BaseModel | None:
         """Opened once a run: asking the source "changed since?" and reading it share one
         decrypt (settings that fail to open are not kept, and fail again where next asked)."""
+        if self._opened is not None:
+            return self._opened
         return connection_settings(
             self.deps, self.installation_id, self.record.config.get("connection")
         )
