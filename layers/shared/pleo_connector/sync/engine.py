@@ -31,8 +31,8 @@ same, ends there as UNCHANGED: no Pleo request, no token, and no lease either, s
 nothing but its record (one write, where the lease costs two). It goes by the mark only while no
 run holds the lease and none took it since the mark was left; otherwise it goes on to the lease
 as any run does. The mark keeps its first date, so a full reconcile (which also repairs what
-someone changed in Pleo by hand) still happens at least once per interval. "Sync now", continuations, first syncs and keep-alives always
-reconcile in full.
+someone changed in Pleo by hand) still happens at least once per interval. "Sync now",
+continuations, first syncs and keep-alives always reconcile in full.
 """
 
 from __future__ import annotations
