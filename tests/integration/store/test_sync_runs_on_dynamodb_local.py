@@ -143,25 +143,26 @@ def test_of_many_concurrent_runs_exactly_one_gets_the_lease(
 MARK = Reconciled(settings_digest="d" * 64, source_etag='"v1"', source_modified=None, at=1.8e9)
 
 
-def test_the_mark_a_release_leaves_is_read_back_by_the_next_acquire_alone(
+def test_the_mark_a_release_leaves_is_read_back_until_a_release_without_one(
     table: DynamoTable, unique: str
 ) -> None:
     runs = SyncRunRepository(table)
     inst = f"{unique}-inst"
     first = runs.acquire(inst, ttl_s=60)
     assert first is not None
-    assert first.reconciled is None
+    assert runs.release(first)
+    assert runs.free_mark(inst) is None
 
-    assert runs.release(first, MARK)
     second = runs.acquire(inst, ttl_s=60)
-
     assert second is not None
-    assert second.reconciled == MARK
+    assert runs.release(second, MARK)
+
+    assert runs.free_mark(inst) == MARK
     # Released without a mark: the one before is gone.
-    assert runs.release(second)
     third = runs.acquire(inst, ttl_s=60)
     assert third is not None
-    assert third.reconciled is None
+    assert runs.release(third)
+    assert runs.free_mark(inst) is None
 
 
 def test_a_mark_counts_only_for_the_run_right_after_the_one_that_left_it(
@@ -175,23 +176,22 @@ def test_a_mark_counts_only_for_the_run_right_after_the_one_that_left_it(
     clean = runs.acquire(inst, ttl_s=60)
     assert clean is not None
     runs.release(clean, MARK)
+    assert runs.free_mark(inst) == MARK
     crashed = runs.acquire(inst, ttl_s=60)
     assert crashed is not None
-    assert crashed.reconciled == MARK
     clock.advance(61)  # it never released; its lease expired
 
+    assert runs.free_mark(inst) is None
+    # Nor does a later run bring it back by taking and giving back the lease without a mark.
     after = runs.acquire(inst, ttl_s=60)
-
     assert after is not None
-    assert after.reconciled is None
+    assert runs.release(after)
+    assert runs.free_mark(inst) is None
 
 
-def test_the_free_mark_is_the_last_runs_while_no_run_holds_the_lease_or_took_it_since(
-    table: DynamoTable, unique: str
-) -> None:
+def test_the_free_mark_is_none_while_a_run_holds_the_lease(table: DynamoTable, unique: str) -> None:
     """What a run that skips an unchanged source goes by without taking the lease."""
-    clock = FakeClock()
-    runs = SyncRunRepository(table, clock=clock)
+    runs = SyncRunRepository(table)
     inst = f"{unique}-inst"
     assert runs.free_mark(inst) is None  # no run yet
     clean = runs.acquire(inst, ttl_s=60)
@@ -201,12 +201,9 @@ def test_the_free_mark_is_the_last_runs_while_no_run_holds_the_lease_or_took_it_
 
     assert runs.free_mark(inst) == MARK
     assert runs.free_mark(inst) == MARK  # reading it takes nothing
-
-    crashed = runs.acquire(inst, ttl_s=60)
-    assert crashed is not None
-    assert runs.free_mark(inst) is None  # held
-    clock.advance(61)  # it never released; its lease expired
-    assert runs.free_mark(inst) is None  # it took a token since the mark was left
+    held = runs.acquire(inst, ttl_s=60)
+    assert held is not None
+    assert runs.free_mark(inst) is None
 
 
 def test_a_released_lease_item_keeps_its_token_and_a_ttl(table: DynamoTable, unique: str) -> None:

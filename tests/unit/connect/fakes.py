@@ -376,8 +376,7 @@ class FakeRuns:
             return None
         self.tokens += 1
         self.acquired_for.append(ttl_s)
-        mark = self.mark[1] if self.mark and self.mark[0] == self.tokens - 1 else None
-        self.lease = Lease(installation_id, self.tokens, "holder", ttl_s, mark)
+        self.lease = Lease(installation_id, self.tokens, "holder", ttl_s)
         return self.lease
 
     def holds(self, lease: Lease) -> bool:

@@ -76,14 +76,13 @@ class Reconciled:
 
 @dataclass(frozen=True, slots=True)
 class Lease:
-    """A held lease: `token` is its fencing token, `expires_at` epoch seconds. `reconciled` is
-    what the run before this one left (None when that run was not complete and clean)."""
+    """A held lease: `token` is its fencing token, `expires_at` epoch seconds. What the run
+    before it left is read with `free_mark`, before the lease is taken."""
 
     installation_id: str
     token: int
     holder: str
     expires_at: float
-    reconciled: Reconciled | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +161,7 @@ class SyncRunRepository:
         except WriteConflictError:
             return None
         token = get_int(item, "token")
-        return Lease(installation_id, token, holder, until, _reconciled(item, token - 1))
+        return Lease(installation_id, token, holder, until)
 
     def holds(self, lease: Lease) -> bool:
         """Whether `lease` is still the live one (nobody took over since)."""
