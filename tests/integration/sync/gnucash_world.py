@@ -1,0 +1,136 @@
+"""What the GnuCash sync tests share: an activated installation whose settings name a book on
+disk, worked by the real worker (`ADAPTER=gnucash`), and what Pleo must hold after a sync of a
+book, read from the book's own tables by the mapping of docs/adapters.md."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections import Counter
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import boto3
+
+from local import gnucash_books as books
+from local.services import LOCAL_REGION, Service
+from pleo_connector.store.dynamodb import DynamoTable
+from tests.integration.sync.engine_world import EngineWorld, install_gnucash, worker_env
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
+
+    from local.resources import LocalResources
+    from tests.support.emulator import RunningEmulator
+
+
+def gnucash_world(
+    aws_local_env: dict[str, str],
+    dynamodb_local: Service,
+    local_resources: LocalResources,
+    emulator: RunningEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    book: Path,
+) -> EngineWorld:
+    """An activated API-key installation of a new company whose settings name `book`."""
+    env = worker_env(
+        aws_local_env,
+        table_name=local_resources.tables["Table"],
+        kms_key_id=local_resources.keys["CredentialsKey"],
+        queue_url=local_resources.queue_urls["SyncQueue"],
+        emulator_url=emulator.url,
+    )
+    env["ADAPTER"] = "gnucash"
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    client = boto3.session.Session(region_name=LOCAL_REGION).client(
+        "dynamodb", endpoint_url=dynamodb_local.url
+    )
+    table = DynamoTable(local_resources.tables["Table"], client=client)
+    company_id = str(emulator.control.seed_company()["id"])
+    api_key = emulator.control.issue_api_key(company_id)
+    return install_gnucash(env, table, company_id, api_key, book)
+
+
+def expected_pleo(book: Path) -> dict[str, set[tuple[Any, ...]]]:
+    """What Pleo must hold after a sync of `book`, by the mapping table, from the book's own
+    tables; records archived in the book and never in Pleo are not created, and a tax table
+    with an amount entry is not synced."""
+    with contextlib.closing(sqlite3.connect(book)) as db, db:
+        accounts = {
+            (guid, code, name)
+            for guid, code, name in db.execute(
+                "SELECT guid, code, name FROM accounts WHERE code != '' AND placeholder = 0"
+                " AND hidden = 0"
+            )
+        }
+        vendors = {
+            (vendor_id, vendor_id, name, currency)
+            for vendor_id, name, currency in db.execute(
+                "SELECT v.id, v.name, c.mnemonic FROM vendors v JOIN commodities c"
+                " ON c.guid = v.currency WHERE v.active = 1"
+            )
+        }
+        tags = {("JOBS", code, name) for code, name in db.execute(
+            "SELECT id, name FROM jobs WHERE active = 1"
+        )} | {("CUSTOMERS", code, name) for code, name in db.execute(
+            "SELECT id, name FROM customers WHERE active = 1"
+        )}  # fmt: skip
+        tax_codes = set()
+        for guid, name in db.execute("SELECT guid, name FROM taxtables WHERE invisible = 0"):
+            entries = list(
+                db.execute(
+                    "SELECT type, amount_num, amount_denom FROM taxtable_entries"
+                    " WHERE taxtable = ?",
+                    (guid,),
+                )
+            )
+            if any(kind != books.ENTRY_PERCENTAGE for kind, _, _ in entries):
+                continue
+            rate = sum(Decimal(num) / Decimal(denom) for _, num, denom in entries) / 100
+            tax_codes.add((name, name, rate, "inclusive"))
+    return {
+        "tag_groups": {("JOBS", "Jobs"), ("CUSTOMERS", "Customers")},
+        "tags": tags,
+        "tax_codes": tax_codes,
+        "vendors": vendors,
+        "accounts": accounts,
+    }
+
+
+def pleo_now(emulator: RunningEmulator, world: EngineWorld) -> dict[str, set[tuple[Any, ...]]]:
+    """The emulator's active records, in the same shape."""
+    data = emulator.control.data(world.company_id)
+    groups = {row["id"]: row["code"] for row in data["tag_groups"]}
+    return {
+        "tag_groups": {(r["code"], r["name"]) for r in data["tag_groups"] if not r["archived"]},
+        "tags": {
+            (groups[r["groupId"]], r["code"], r["name"]) for r in data["tags"] if not r["archived"]
+        },
+        "tax_codes": {
+            (r["code"], r["name"], Decimal(str(r["rate"])), r["type"])
+            for r in data["tax_codes"]
+            if not r["archived"]
+        },
+        "vendors": {
+            (r["externalId"], r["code"], r["name"], r["defaultCurrency"])
+            for r in data["vendors"]
+            if r["state"] == "ACTIVE"
+        },
+        "accounts": {
+            (r["externalId"], r["code"], r["name"]) for r in data["accounts"] if not r["archived"]
+        },
+    }
+
+
+def writes(emulator: RunningEmulator) -> Counter[str]:
+    """The requests that changed Pleo since the log was cleared, per operation."""
+    return Counter(
+        f"{entry['method']} {entry['operation']}"
+        for entry in emulator.control.request_log()
+        if entry["method"] != "GET"
+        and not str(entry["path"]).endswith(":search")
+        and "/installations/" not in str(entry["path"])
+    )
