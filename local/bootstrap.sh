@@ -91,8 +91,10 @@ install_chromium() {
 # Debian's Python (/usr/bin/python3) is where Debian's bindings load; the DBI driver is GnuCash's
 # SQLite backend, which the gnucash package only recommends.
 install_gnucash() {
-  if dpkg -s gnucash python3-gnucash libdbd-sqlite3 >/dev/null 2>&1 \
-    && /usr/bin/python3 -c 'import gnucash' >/dev/null 2>&1; then return; fi
+  local installed
+  installed=$(dpkg-query -W -f='${Status}\n' gnucash python3-gnucash libdbd-sqlite3 2>/dev/null \
+    | grep -c '^install ok installed$' || true)
+  if [ "$installed" -eq 3 ] && /usr/bin/python3 -c 'import gnucash' >/dev/null 2>&1; then return; fi
   say "installing Debian's GnuCash engine and its Python bindings"
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
