@@ -96,6 +96,21 @@ def _runs(admin: Callable[..., Ran], installation_id: str) -> list[dict[str, Any
     return runs
 
 
+def _first_sync_done(admin: Callable[..., Ran], installation_id: str) -> None:
+    """Until the first sync after the settings were saved has activated the installation and let
+    go of its lease. The install queues a first sync of its own, before the settings exist: its
+    run is recorded first, while the settings' run may still be writing to Pleo."""
+
+    def done() -> bool:
+        shown = admin("--json", "show", installation_id, "--runs", "50")
+        assert shown.code == 0, shown.err
+        view = shown.json()
+        activated = any(run["outcome"] == "activated" for run in view["runs"])
+        return activated and not view["sync"]["running"] and not view["sync"]["queued"]
+
+    wait_for(done, "the first sync after the settings were saved", SYNC_S)
+
+
 def _second_company(pleo: EmulatorControl) -> str:
     company_id = str(pleo.seed_company(f"Company {uuid.uuid4().hex[:8]} ApS")["id"])
     pleo.set_auto_approve(True, company_id=company_id)
@@ -111,7 +126,7 @@ def test_list_show_sync_now_pause_and_resume(
     world_store: WorldStore,
 ) -> None:
     keyed = _install_api_key(browser, pleo, company)
-    wait_for(lambda: _runs(admin, keyed), "the first sync's run", SYNC_S)
+    _first_sync_done(admin, keyed)
     other = new_browser()
     other_company = _second_company(pleo)
     assert other.install_oauth(other_company).status_code in (302, 303)
@@ -186,7 +201,7 @@ def test_redrive_sends_the_dead_letters_back_and_the_worker_runs_them(
     world_store: WorldStore,
 ) -> None:
     installation_id = _install_api_key(browser, pleo, company)
-    wait_for(lambda: _runs(admin, installation_id), "the first sync's run", SYNC_S)
+    _first_sync_done(admin, installation_id)
     dead_letters = world_store.resources.queue_urls["SyncDeadLetterQueue"]
     body = SyncRequest(installation_id=installation_id, reason=SyncReason.SCHEDULED)
     for _ in range(12):  # more than one SQS batch
@@ -220,7 +235,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing_to_pleo(
     company: str,
 ) -> None:
     installation_id = _install_api_key(browser, pleo, company)
-    wait_for(lambda: _runs(admin, installation_id), "the first sync's run", SYNC_S)
+    _first_sync_done(admin, installation_id)
     pleo.clear_request_log()
 
     planned = admin("--json", "dry-run", installation_id)
@@ -248,7 +263,7 @@ def test_export_redacts_every_secret(
     tmp_path: Path,
 ) -> None:
     installation_id = _install_api_key(browser, pleo, company)
-    wait_for(lambda: _runs(admin, installation_id), "the first sync's run", SYNC_S)
+    _first_sync_done(admin, installation_id)
     target = tmp_path / "export.json"
 
     written = admin("export", installation_id, "--output", str(target))
@@ -291,7 +306,7 @@ def test_disconnect_is_refused_while_a_sync_runs_unless_forced(
     world_store: WorldStore,
 ) -> None:
     installation_id = _install_api_key(browser, pleo, company)
-    wait_for(lambda: _runs(admin, installation_id), "the first sync's run", SYNC_S)
+    _first_sync_done(admin, installation_id)
     wait_for(
         lambda: world_store.installation_of(company).status == "ACTIVATED",  # type: ignore[union-attr]
         "the first sync to end",
