@@ -1,6 +1,6 @@
-"""What the GnuCash sync tests share: an activated installation whose settings name a book on
-disk, worked by the real worker (`ADAPTER=gnucash`), and what Pleo must hold after a sync of a
-book, read from the book's own tables by the mapping of docs/adapters.md."""
+"""What the GnuCash sync tests check against: what Pleo must hold after a sync of a book, read from
+the book's own tables by the mapping of docs/adapters.md, and what Pleo holds. The installation
+whose settings name the book is the `install_world` fixture (conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,48 +10,13 @@ from collections import Counter
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import boto3
-
 from local import gnucash_books as books
-from local.services import LOCAL_REGION, Service
-from pleo_connector.store.dynamodb import DynamoTable
-from tests.integration.sync.engine_world import EngineWorld, install_gnucash, worker_env
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import pytest
-
-    from local.resources import LocalResources
+    from tests.integration.sync.engine_world import EngineWorld
     from tests.support.emulator import RunningEmulator
-
-
-def gnucash_world(
-    aws_local_env: dict[str, str],
-    dynamodb_local: Service,
-    local_resources: LocalResources,
-    emulator: RunningEmulator,
-    monkeypatch: pytest.MonkeyPatch,
-    book: Path,
-) -> EngineWorld:
-    """An activated API-key installation of a new company whose settings name `book`."""
-    env = worker_env(
-        aws_local_env,
-        table_name=local_resources.tables["Table"],
-        kms_key_id=local_resources.keys["CredentialsKey"],
-        queue_url=local_resources.queue_urls["SyncQueue"],
-        emulator_url=emulator.url,
-    )
-    env["ADAPTER"] = "gnucash"
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    client = boto3.session.Session(region_name=LOCAL_REGION).client(
-        "dynamodb", endpoint_url=dynamodb_local.url
-    )
-    table = DynamoTable(local_resources.tables["Table"], client=client)
-    company_id = str(emulator.control.seed_company()["id"])
-    api_key = emulator.control.issue_api_key(company_id)
-    return install_gnucash(env, table, company_id, api_key, book)
 
 
 def expected_pleo(book: Path) -> dict[str, set[tuple[Any, ...]]]:

@@ -14,30 +14,25 @@ import time
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import pytest
 
-from local.services import LOCAL_REGION, Service
-from pleo_connector.store.dynamodb import DynamoTable
 from pleo_connector.vocabulary import SyncOutcome
 from tests.integration.sync.engine_world import (
     EngineWorld,
     barrier,
     duplicates,
-    install,
     pleo_keys,
     run_in_process,
     snapshot,
     source_keys,
     sync_once,
     worker,
-    worker_env,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
-    from local.resources import LocalResources
     from tests.support.emulator import RunningEmulator
 
 pytestmark = pytest.mark.integration
@@ -46,30 +41,8 @@ INSTALLATION_ME = "/v1/installations/me"
 
 
 @pytest.fixture
-def world(
-    aws_local_env: dict[str, str],
-    dynamodb_local: Service,
-    local_resources: LocalResources,
-    emulator: RunningEmulator,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> EngineWorld:
-    env = worker_env(
-        aws_local_env,
-        table_name=local_resources.tables["Table"],
-        kms_key_id=local_resources.keys["CredentialsKey"],
-        queue_url=local_resources.queue_urls["SyncQueue"],
-        emulator_url=emulator.url,
-    )
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    client = boto3.session.Session(region_name=LOCAL_REGION).client(
-        "dynamodb", endpoint_url=dynamodb_local.url
-    )
-    table = DynamoTable(local_resources.tables["Table"], client=client)
-    company_id = str(emulator.control.seed_company()["id"])
-    api_key = emulator.control.issue_api_key(company_id)
-    return install(env, table, company_id, api_key, tmp_path / "snapshot.json")
+def world(install_world: Callable[..., EngineWorld], tmp_path: Path) -> EngineWorld:
+    return install_world(tmp_path / "snapshot.json")
 
 
 def writes(log: list[dict[str, Any]]) -> Counter[str]:

@@ -14,32 +14,21 @@ import pytest
 from local import gnucash_books as books
 from pleo_connector.vocabulary import Kind, SyncOutcome
 from tests.integration.sync.engine_world import EngineWorld, sync_once, worker
-from tests.integration.sync.gnucash_world import expected_pleo, gnucash_world, pleo_now, writes
+from tests.integration.sync.gnucash_world import expected_pleo, pleo_now, writes
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
-    from local.resources import LocalResources
-    from local.services import Service
     from tests.support.emulator import RunningEmulator
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def world(
-    aws_local_env: dict[str, str],
-    dynamodb_local: Service,
-    local_resources: LocalResources,
-    emulator: RunningEmulator,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> EngineWorld:
+def world(install_world: Callable[..., EngineWorld], tmp_path: Path) -> EngineWorld:
     """An activated API-key installation whose settings name a demo book on disk."""
-    book = books.write_demo_book(tmp_path / "nordlys.gnucash")
-    return gnucash_world(
-        aws_local_env, dynamodb_local, local_resources, emulator, monkeypatch, book
-    )
+    return install_world(books.write_demo_book(tmp_path / "nordlys.gnucash"), "gnucash")
 
 
 def test_the_demo_book_syncs_as_mapped_then_nothing_then_exactly_the_three_changes(

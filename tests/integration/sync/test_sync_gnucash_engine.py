@@ -22,13 +22,11 @@ import pytest
 
 from pleo_connector.vocabulary import Kind, SyncOutcome
 from tests.integration.sync.engine_world import EngineWorld, sync_once, worker
-from tests.integration.sync.gnucash_world import expected_pleo, gnucash_world, pleo_now, writes
+from tests.integration.sync.gnucash_world import expected_pleo, pleo_now, writes
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
-    from local.resources import LocalResources
-    from local.services import Service
     from tests.support.emulator import RunningEmulator
 
 pytestmark = pytest.mark.integration
@@ -86,20 +84,11 @@ def gnucash_engine() -> None:
 
 
 @pytest.fixture
-def world(
-    aws_local_env: dict[str, str],
-    dynamodb_local: Service,
-    local_resources: LocalResources,
-    emulator: RunningEmulator,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> EngineWorld:
+def world(install_world: Callable[..., EngineWorld], tmp_path: Path) -> EngineWorld:
     """An activated installation whose settings name a book GnuCash saved as SQLite."""
     book = tmp_path / "havblik.gnucash"
     engine("write", book)
-    return gnucash_world(
-        aws_local_env, dynamodb_local, local_resources, emulator, monkeypatch, book
-    )
+    return install_world(book, "gnucash")
 
 
 def test_a_book_gnucash_saved_syncs_as_mapped_then_nothing_then_exactly_its_three_edits(
