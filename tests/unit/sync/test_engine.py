@@ -16,7 +16,11 @@ from pleo_connector.adapters.records import SourceNotice
 from pleo_connector.aio import run
 from pleo_connector.pleo.errors import InternalServerError, NotFoundError
 from pleo_connector.pleo.retry import Deadline
-from pleo_connector.sync.engine import LEASE_GRACE_S, PleoRecordMissingError
+from pleo_connector.sync.engine import (
+    LEASE_GRACE_S,
+    NOT_CONFIGURED_MESSAGE,
+    PleoRecordMissingError,
+)
 from pleo_connector.sync.model import Change, Plan, RecordProblem
 from pleo_connector.sync.worker import lambda_deadline, run_sync
 from pleo_connector.sync_queue import SyncRequest
@@ -187,6 +191,8 @@ def test_a_first_sync_without_an_accounting_system_yet_activates_without_reading
     assert world.adapter.opened == []
     assert world.steps.calls == []
     assert world.local.status == ACTIVATED
+    (recorded,) = world.runs.runs
+    assert recorded.message == NOT_CONFIGURED_MESSAGE  # not to be taken for a sync of the books
 
 
 def test_a_failed_activation_is_retried_by_the_queue_and_the_run_recorded() -> None:

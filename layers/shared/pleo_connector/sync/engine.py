@@ -117,6 +117,9 @@ _OUTCOME_OF_ACTION = {
     FailureAction.CLEAN_UP: SyncOutcome.REMOVED,
 }
 _PLEO_STOPPED = frozenset({InstallationStatus.INACTIVE, InstallationStatus.ERROR})
+# The run record's word for a run that had nothing to read, so that an operator does not take it
+# for a sync of the accounting system.
+NOT_CONFIGURED_MESSAGE = "No accounting system is configured yet: nothing was read or written."
 
 
 class SyncSteps(Protocol):
@@ -485,6 +488,8 @@ class _Run:
             plan = await self._plan(pleo, choices)
         except SourceError as error:
             return await self._source_failed(pleo, error), None
+        if plan is None:
+            self.message = NOT_CONFIGURED_MESSAGE
         pending = current.status == InstallationStatus.PENDING_INTEGRATION
         if plan is not None and plan.changes:
             if plan.has_writes and not pending:
