@@ -15,11 +15,17 @@ from pleo_connector.pleo.auth import ApiKeyAuth
 from pleo_connector.pleo.client import PleoClient
 from pleo_connector.pleo.retry import RetryPolicy
 from pleo_connector.store.dynamodb import DynamoTable
-from tests.integration.sync.engine_world import EngineWorld, install, install_gnucash, worker_env
+from tests.integration.sync.engine_world import (
+    EngineWorld,
+    InstallWorld,
+    install,
+    install_gnucash,
+    worker_env,
+)
 from tests.integration.sync.support import MemoryOwnership
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator
     from pathlib import Path
 
     from local.resources import LocalResources
@@ -63,7 +69,7 @@ def install_world(
     local_resources: LocalResources,
     emulator: RunningEmulator,
     monkeypatch: pytest.MonkeyPatch,
-) -> Callable[..., EngineWorld]:
+) -> InstallWorld:
     """Installs a source: an activated API-key installation of a new company whose settings
     name it (a JSON snapshot, or with `adapter="gnucash"` a book), for the real worker (its
     environment set for the test)."""

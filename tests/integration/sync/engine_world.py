@@ -15,7 +15,7 @@ import os
 import uuid
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr
 
@@ -232,6 +232,13 @@ def worker_env(
 async def _create_in_pleo(api_base: str, api_key: str) -> None:
     async with PleoClient(api_base, ApiKeyAuth(api_key)) as pleo:
         await pleo.installations.create(InstallationStatus.ACTIVATED)
+
+
+class InstallWorld(Protocol):
+    """The `install_world` fixture: an installation whose settings name `source`, read by the
+    worker with the adapter named (`json` or `gnucash`)."""
+
+    def __call__(self, source: Path, adapter: str = "json") -> EngineWorld: ...
 
 
 def install(

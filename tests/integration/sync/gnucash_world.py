@@ -1,5 +1,6 @@
 """What the GnuCash sync tests check against: what Pleo must hold after a sync of a book, read from
-the book's own tables by the mapping of docs/adapters.md, and what Pleo holds. The installation
+the book's own tables by the mapping of docs/adapters.md, what Pleo holds, and a book that could
+not be read. The installation
 whose settings name the book is the `install_world` fixture (conftest.py)."""
 
 from __future__ import annotations
@@ -88,6 +89,18 @@ def pleo_now(emulator: RunningEmulator, world: EngineWorld) -> dict[str, set[tup
             (r["externalId"], r["code"], r["name"]) for r in data["accounts"] if not r["archived"]
         },
     }
+
+
+def assert_counted_source_failure(
+    world: EngineWorld, emulator: RunningEmulator, reason_says: str
+) -> None:
+    """The run was a source failure: counted once, with a reason that says `reason_says`, and
+    nothing of the book reached Pleo."""
+    record = world.record()
+    assert record.failure_count == 1
+    assert record.failure_reason is not None
+    assert reason_says in record.failure_reason
+    assert emulator.control.data(world.company_id)["vendors"] == []
 
 
 def writes(emulator: RunningEmulator) -> Counter[str]:

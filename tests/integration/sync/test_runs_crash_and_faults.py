@@ -30,9 +30,9 @@ from tests.integration.sync.engine_world import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
+    from tests.integration.sync.engine_world import InstallWorld
     from tests.support.emulator import RunningEmulator
 
 pytestmark = pytest.mark.integration
@@ -41,7 +41,7 @@ INSTALLATION_ME = "/v1/installations/me"
 
 
 @pytest.fixture
-def world(install_world: Callable[..., EngineWorld], tmp_path: Path) -> EngineWorld:
+def world(install_world: InstallWorld, tmp_path: Path) -> EngineWorld:
     return install_world(tmp_path / "snapshot.json")
 
 

@@ -14,19 +14,24 @@ import pytest
 from local import gnucash_books as books
 from pleo_connector.vocabulary import Kind, SyncOutcome
 from tests.integration.sync.engine_world import EngineWorld, sync_once, worker
-from tests.integration.sync.gnucash_world import expected_pleo, pleo_now, writes
+from tests.integration.sync.gnucash_world import (
+    assert_counted_source_failure,
+    expected_pleo,
+    pleo_now,
+    writes,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from pathlib import Path
 
+    from tests.integration.sync.engine_world import InstallWorld
     from tests.support.emulator import RunningEmulator
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def world(install_world: Callable[..., EngineWorld], tmp_path: Path) -> EngineWorld:
+def world(install_world: InstallWorld, tmp_path: Path) -> EngineWorld:
     """An activated API-key installation whose settings name a demo book on disk."""
     return install_world(books.write_demo_book(tmp_path / "nordlys.gnucash"), "gnucash")
 
@@ -94,11 +99,7 @@ def test_a_locked_book_is_a_counted_source_failure_and_recovers(
 
     assert sync_once(deps, world.installation_id, 120) == SyncOutcome.SOURCE_FAILED
 
-    record = world.record()
-    assert record.failure_count == 1
-    assert record.failure_reason is not None
-    assert "locked" in record.failure_reason
-    assert emulator.control.data(world.company_id)["vendors"] == []
+    assert_counted_source_failure(world, emulator, "locked")
 
     books.restore_readable(world.source)
     assert sync_once(deps, world.installation_id, 120) == SyncOutcome.SYNCED

@@ -22,11 +22,17 @@ import pytest
 
 from pleo_connector.vocabulary import Kind, SyncOutcome
 from tests.integration.sync.engine_world import EngineWorld, sync_once, worker
-from tests.integration.sync.gnucash_world import expected_pleo, pleo_now, writes
+from tests.integration.sync.gnucash_world import (
+    assert_counted_source_failure,
+    expected_pleo,
+    pleo_now,
+    writes,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
+    from tests.integration.sync.engine_world import InstallWorld
     from tests.support.emulator import RunningEmulator
 
 pytestmark = pytest.mark.integration
@@ -84,7 +90,7 @@ def gnucash_engine() -> None:
 
 
 @pytest.fixture
-def world(install_world: Callable[..., EngineWorld], tmp_path: Path) -> EngineWorld:
+def world(install_world: InstallWorld, tmp_path: Path) -> EngineWorld:
     """An activated installation whose settings name a book GnuCash saved as SQLite."""
     book = tmp_path / "havblik.gnucash"
     engine("write", book)
@@ -140,11 +146,7 @@ def test_a_book_open_in_gnucash_is_locked_and_syncs_once_it_is_closed(
 
     with open_in_gnucash(world.source):
         assert sync_once(deps, world.installation_id, 120) == SyncOutcome.SOURCE_FAILED
-        record = world.record()
-        assert record.failure_count == 1
-        assert record.failure_reason is not None
-        assert "locked" in record.failure_reason
-        assert emulator.control.data(world.company_id)["vendors"] == []
+        assert_counted_source_failure(world, emulator, "locked")
 
     assert sync_once(deps, world.installation_id, 120) == SyncOutcome.SYNCED
     assert world.record().failure_count == 0
@@ -160,7 +162,4 @@ def test_a_book_in_gnucashs_default_xml_format_is_told_to_be_saved_as_sqlite(
 
     assert sync_once(deps, world.installation_id, 120) == SyncOutcome.SOURCE_FAILED
 
-    reason = world.record().failure_reason
-    assert reason is not None
-    assert "SQLite" in reason
-    assert emulator.control.data(world.company_id)["vendors"] == []
+    assert_counted_source_failure(world, emulator, "SQLite")
